@@ -1,0 +1,43 @@
+"""Defaults, each overridable by a ``TENSORLAKE_*`` environment variable.
+
+Values are read when asked for, never cached at import, so a test or a worker can
+change the environment and see the new value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+"""Target bytes per chunk: large enough for sequential I/O, small enough to rewrite."""
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def chunk_size() -> int:
+    """Target chunk size in bytes (``TENSORLAKE_CHUNK_SIZE``)."""
+    return _int_env("TENSORLAKE_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
+
+
+def cache_bytes() -> int:
+    """Byte budget of the read cache put in front of remote storage (``TENSORLAKE_CACHE_BYTES``)."""
+    return _int_env("TENSORLAKE_CACHE_BYTES", 256 * 1024 * 1024)
+
+
+def io_threads() -> int:
+    """Threads used for concurrent storage reads (``TENSORLAKE_IO_THREADS``)."""
+    return _int_env("TENSORLAKE_IO_THREADS", 16)
+
+
+def home() -> Path:
+    """The local home of registered datasets (``TENSORLAKE_HOME``, default ``~/.tensorlake``)."""
+    return Path(os.environ.get("TENSORLAKE_HOME") or Path.home() / ".tensorlake")

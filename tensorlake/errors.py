@@ -1,0 +1,147 @@
+"""Every exception tensorlake raises, in one tree.
+
+::
+
+    TensorlakeError
+    ├── StorageError                 a storage provider could not do what was asked
+    │   ├── KeyNotFoundError         (also KeyError) the key does not exist
+    │   ├── ReadOnlyError            a write to read-only storage or a read-only dataset
+    │   └── LockedError              another writer holds the dataset's lock
+    ├── DatasetError                 the dataset cannot do what was asked
+    │   ├── DatasetNotFoundError     (also FileNotFoundError) nothing at that path
+    │   ├── DatasetExistsError       (also FileExistsError) a dataset is already there
+    │   └── TensorNotFoundError      (also KeyError) no tensor or group by that name
+    ├── SampleError                  (also ValueError) a sample does not fit its tensor
+    ├── VersionError                 a bad commit, branch or version operation
+    ├── TransformError               a @compute transform failed on an input item
+    ├── IngestError                  a source could not be turned into a dataset
+    └── FormatError                  bytes on storage are corrupt or of an unsupported version
+
+Catch ``tl.TensorlakeError`` for anything from this library, or a subclass for one
+kind of failure. Each error keeps the context that explains it (``key``, ``tensor``,
+``index`` ...) as attributes; the underlying error, when there is one, is its
+``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatasetError",
+    "DatasetExistsError",
+    "DatasetNotFoundError",
+    "FormatError",
+    "IngestError",
+    "KeyNotFoundError",
+    "LockedError",
+    "ReadOnlyError",
+    "SampleError",
+    "StorageError",
+    "TensorNotFoundError",
+    "TensorlakeError",
+    "TransformError",
+    "VersionError",
+]
+
+
+class TensorlakeError(Exception):
+    """Base of every error raised by tensorlake."""
+
+
+class StorageError(TensorlakeError):
+    """A storage provider failed; ``key`` names the object when one is involved."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class KeyNotFoundError(StorageError, KeyError):
+    """The key does not exist in the storage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ReadOnlyError(StorageError):
+    """A write was attempted on read-only storage or a read-only dataset."""
+
+
+class LockedError(StorageError):
+    """Another writer holds the dataset's lock; ``holder`` describes it."""
+
+    def __init__(self, message: str, *, key: str | None = None, holder: dict | None = None):
+        super().__init__(message, key=key)
+        self.holder = holder or {}
+
+
+class DatasetError(TensorlakeError):
+    """The dataset cannot perform the requested operation."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """There is no dataset at the given path."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetExistsError(DatasetError, FileExistsError):
+    """A dataset already exists at the given path."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TensorNotFoundError(DatasetError, KeyError):
+    """No tensor or group with that name exists in the dataset."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SampleError(TensorlakeError, ValueError):
+    """A sample does not fit its tensor's htype, dtype or shape.
+
+    ``tensor`` and ``index`` (the row it would have become) locate it.
+    """
+
+    def __init__(self, message: str, *, tensor: str | None = None, index: int | None = None):
+        where = f"tensor '{tensor}'" if tensor else "sample"
+        if index is not None:
+            where += f", row {index}"
+        super().__init__(f"{where}: {message}" if tensor or index is not None else message)
+        self.tensor = tensor
+        self.index = index
+
+
+class VersionError(TensorlakeError):
+    """A commit, branch or checkout operation is not possible."""
+
+
+class TransformError(TensorlakeError):
+    """A ``@compute`` transform failed; ``index`` and ``item`` locate the input."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        item: object = None,
+        samples_processed: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.item = item
+        self.samples_processed = samples_processed
+
+
+class IngestError(TensorlakeError):
+    """A data source could not be read or turned into a dataset."""
+
+
+class FormatError(TensorlakeError):
+    """Stored bytes are corrupt (checksum mismatch, truncation) or of an unsupported format."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
