@@ -1,0 +1,1 @@
+"""The user-facing facades: Dataset, Tensor, and opening datasets by path."""

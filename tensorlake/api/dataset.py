@@ -1,0 +1,260 @@
+"""``Dataset``: tensors side by side; indexing gives views that share the same state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from tensorlake.api.index import Index
+from tensorlake.api.info import Info
+from tensorlake.api.summary import summary_table
+from tensorlake.api.tensor import Tensor
+from tensorlake.engine.dataset_core import DatasetCore
+from tensorlake.engine.htypes import _UNSET
+from tensorlake.errors import DatasetError, SampleError, TensorNotFoundError
+
+
+class Dataset:
+    """A versioned collection of tensors of equal meaning per row.
+
+    Example::
+
+        ds = tl.empty("s3://bucket/coco", creds=creds)
+        with ds:
+            ds.create_tensor("images", htype="image", sample_compression="jpeg")
+            ds.create_tensor("labels", htype="class_label", class_names=["cat", "dog"])
+            ds.append({"images": tl.read("cat.jpg"), "labels": "cat"})
+        ds[0].images.numpy()     # (H, W, 3) uint8
+        ds[:100].labels.numpy()  # view of the first 100 rows
+    """
+
+    def __init__(self, core: DatasetCore, index: Index | None = None, group: str = "") -> None:
+        object.__setattr__(self, "_core", core)
+        object.__setattr__(self, "_index", index or Index())
+        object.__setattr__(self, "_group", group)
+
+    # -- naming -----------------------------------------------------------------------
+    def _full(self, name: str) -> str:
+        return f"{self._group}/{name}" if self._group else name
+
+    @property
+    def path(self) -> str:
+        return self._core.url
+
+    @property
+    def read_only(self) -> bool:
+        return self._core.read_only
+
+    @property
+    def branch(self) -> str:
+        return self._core.branch
+
+    @property
+    def commit_id(self) -> str:
+        return self._core.commit_id
+
+    @property
+    def group_index(self) -> str:
+        return self._group
+
+    def _tensor_names(self, include_hidden: bool = False) -> list[str]:
+        prefix = f"{self._group}/" if self._group else ""
+        return [
+            n
+            for n, e in self._core.engines.items()
+            if n.startswith(prefix) and (include_hidden or not e.meta.hidden)
+        ]
+
+    @property
+    def tensors(self) -> dict[str, Tensor]:
+        """Every (non-hidden) tensor under this dataset or group, by relative name."""
+        cut = len(self._group) + 1 if self._group else 0
+        return {n[cut:]: Tensor(self._core, n, self._index) for n in self._tensor_names()}
+
+    @property
+    def groups(self) -> dict[str, Dataset]:
+        prefix = f"{self._group}/" if self._group else ""
+        return {
+            g[len(prefix) :]: Dataset(self._core, self._index, g)
+            for g in self._core.groups
+            if g.startswith(prefix) and "/" not in g[len(prefix) :]
+        }
+
+    @property
+    def info(self) -> Info:
+        if self._group:
+            raise DatasetError("Groups have no info of their own; use the dataset's info.")
+        return Info(self._core.info, self._core.changed)
+
+    # -- length -----------------------------------------------------------------------
+    def _lengths(self) -> list[int]:
+        return self._core.lengths(self._tensor_names())
+
+    @property
+    def min_len(self) -> int:
+        """Length of the shortest tensor (``len(ds)``)."""
+        lengths = self._lengths()
+        return min(lengths) if lengths else 0
+
+    @property
+    def max_len(self) -> int:
+        """Length of the longest tensor: rows some tensors have and others lack."""
+        lengths = self._lengths()
+        return max(lengths) if lengths else 0
+
+    def __len__(self) -> int:
+        return self._index.length(self.min_len)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self)
+
+    # -- indexing ---------------------------------------------------------------------
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, str):
+            full = self._full(item)
+            if full in self._core.engines:
+                return Tensor(self._core, full, self._index)
+            if full in self._core.groups:
+                return Dataset(self._core, self._index, full)
+            raise TensorNotFoundError(
+                f"No tensor or group '{item}'. Tensors: {sorted(self.tensors) or 'none'}."
+            )
+        if isinstance(item, (list, tuple)) and item and all(isinstance(i, str) for i in item):
+            raise DatasetError("Select one tensor at a time, e.g. ds['images'].")
+        return Dataset(self._core, self._index.compose(item, self.min_len), self._group)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except TensorNotFoundError:
+            raise AttributeError(
+                f"Dataset has no attribute or tensor '{name}'. Tensors: {sorted(self.tensors) or 'none'}."
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._full(name) in self._core.engines:
+            self[name][...] = value
+            return
+        raise AttributeError(f"Cannot set attribute '{name}' on a dataset.")
+
+    def __iter__(self) -> Iterator[Dataset]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self.tensors, *self.groups})
+
+    # -- schema -----------------------------------------------------------------------
+    def create_tensor(
+        self,
+        name: str,
+        htype: str = "generic",
+        dtype: Any = None,
+        sample_compression: str | None = _UNSET,
+        chunk_compression: str | None = None,
+        hidden: bool = False,
+        max_chunk_size: int | None = None,
+        exist_ok: bool = False,
+        **kwargs: Any,
+    ) -> Tensor:
+        """Add a tensor (column). htype-specific arguments: ``class_names``, ``coords``.
+
+        Example::
+
+            ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
+        """
+        self._check_not_view("create_tensor")
+        full = self._full(name)
+        self._core.create_tensor(
+            full,
+            htype=htype,
+            dtype=dtype,
+            sample_compression=sample_compression,
+            chunk_compression=chunk_compression,
+            max_chunk_size=max_chunk_size,
+            hidden=hidden,
+            exist_ok=exist_ok,
+            **kwargs,
+        )
+        return Tensor(self._core, full)
+
+    def create_group(self, name: str, exist_ok: bool = False) -> Dataset:
+        self._check_not_view("create_group")
+        full = self._full(name)
+        if full in self._core.groups and not exist_ok:
+            raise DatasetError(f"Group '{name}' already exists. Pass exist_ok=True to reuse it.")
+        self._core.create_group(full)
+        return Dataset(self._core, None, full)
+
+    def delete_tensor(self, name: str, large_ok: bool = False) -> None:
+        self._check_not_view("delete_tensor")
+        self._core.delete_tensor(self._full(name))
+
+    # -- writes -----------------------------------------------------------------------
+    def append(self, sample: Mapping[str, Any], skip_ok: bool = False, append_empty: bool = False) -> None:
+        """Append one row; if any value is invalid, no tensor changes.
+
+        ``skip_ok`` leaves tensors not named in ``sample`` shorter; ``append_empty``
+        is not supported (tensors have no empty value) and raises.
+        """
+        if append_empty:
+            raise DatasetError("append_empty is not supported: give every tensor a value or use skip_ok=True.")
+        self.extend({k: [v] for k, v in sample.items()}, skip_ok=skip_ok)
+
+    def extend(self, samples: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], skip_ok: bool = False) -> None:
+        """Append many rows: a dict of equal-length lists, or a list of row dicts."""
+        self._check_not_view("extend")
+        if not isinstance(samples, Mapping):
+            rows = list(samples)
+            keys = list(rows[0]) if rows else []
+            if any(set(r) != set(keys) for r in rows):
+                raise SampleError("every row dict must have the same keys.")
+            samples = {k: [r[k] for r in rows] for k in keys}
+        columns = {}
+        for name, values in samples.items():
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+                raise SampleError(f"extend() needs a sequence of samples for '{name}'; use append() for one row.")
+            columns[self._full(name)] = values
+        self._core.append_rows(columns, skip_ok=skip_ok, scope=self._tensor_names())
+
+    def update(self, sample: Mapping[str, Any]) -> None:
+        """Replace the values of this row view (``ds[i].update({...})``)."""
+        if not self._index.is_scalar:
+            raise DatasetError("update() works on one row: ds[i].update({...}).")
+        for name, value in sample.items():
+            self[name][...] = value
+
+    def flush(self) -> None:
+        """Store everything written so far (``with ds:`` does this once at the end)."""
+        self._core.flush()
+
+    def __enter__(self) -> Dataset:
+        self._core.batch_depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._core.batch_depth -= 1
+        if self._core.batch_depth == 0:
+            self._core.flush()
+
+    def _check_not_view(self, op: str) -> None:
+        if not self._index.is_full:
+            raise DatasetError(f"{op}() is not allowed on a view; call it on the dataset.")
+
+    # -- display ----------------------------------------------------------------------
+    def summary(self) -> None:
+        """Print a table of tensors: htype, shape, dtype, compression."""
+        print(summary_table(self))
+
+    def __repr__(self) -> str:
+        where = "" if self._index.is_full else f", index={self._index.rows!r}"
+        group = f", group={self._group!r}" if self._group else ""
+        mode = ", read_only=True" if self.read_only else ""
+        return f"Dataset(path={self.path!r}{mode}{group}{where}, tensors={list(self.tensors)})"
+
+    def numpy(self, aslist: bool = False) -> dict[str, Any]:
+        """Every tensor of this view, as ``{name: tensor.numpy(...)}``."""
+        return {name: t.numpy(aslist=aslist) for name, t in self.tensors.items()}

@@ -1,0 +1,208 @@
+"""``Tensor``: one column of a dataset, or a view of some of its rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tensorlake.api.index import Index
+from tensorlake.api.info import Info
+from tensorlake.engine.batch_decode import decode_batch
+from tensorlake.engine.sample_codec import decode
+from tensorlake.errors import DatasetError
+
+if TYPE_CHECKING:
+    from tensorlake.engine.dataset_core import DatasetCore
+    from tensorlake.engine.tensor_engine import TensorEngine
+
+
+class Tensor:
+    """A tensor (column) of a dataset; indexing it gives a view of some rows.
+
+    Example::
+
+        ds.boxes[0].numpy()            # (N, 4) float32 boxes of row 0
+        ds.images[10:20].numpy()       # (10, H, W, 3) when the shapes agree
+        ds.masks[:5].numpy(aslist=True)
+        ds.labels[3] = [1, 2]          # update a row
+    """
+
+    def __init__(self, core: DatasetCore, name: str, index: Index | None = None) -> None:
+        self._core = core
+        self.key = name
+        self._index = index or Index()
+
+    # -- identity -------------------------------------------------------------------
+    @property
+    def _engine(self) -> TensorEngine:
+        return self._core.engine(self.key)
+
+    @property
+    def meta(self):
+        return self._engine.meta
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def htype(self) -> str:
+        return self.meta.htype
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        d = self.meta.dtype
+        if d is None:
+            return None
+        if d == "json":
+            return np.dtype(object)
+        return np.dtype(d)
+
+    @property
+    def sample_compression(self) -> str | None:
+        return self.meta.sample_compression
+
+    @property
+    def chunk_compression(self) -> str | None:
+        return self.meta.chunk_compression
+
+    @property
+    def info(self) -> Info:
+        return Info(self.meta.info, self._core.changed)
+
+    @property
+    def base_htype(self) -> str:
+        return self.meta.htype.split(".")[0]
+
+    # -- size and shape ---------------------------------------------------------------
+    @property
+    def num_samples(self) -> int:
+        return self._engine.num_rows
+
+    def __len__(self) -> int:
+        return self._index.length(self.num_samples)
+
+    @property
+    def is_sequence_view(self) -> bool:
+        return not self._index.is_scalar
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Shape of the view; ``None`` marks a dimension that differs between rows."""
+        engine = self._engine
+        if self._index.is_scalar:
+            shape = engine.read_shapes([self._index.rows])[0]
+            return np.empty(shape, dtype=np.bool_)[self._index.sub].shape if self._index.sub else shape
+        n = len(self)
+        if self._index.is_full:
+            meta = engine.meta
+            if meta.min_shape is None:
+                return (n,)
+            dims = tuple(a if a == b else None for a, b in zip(meta.min_shape, meta.max_shape))
+            return (n, *dims)
+        shapes = engine.read_shapes(self._rows())
+        if not shapes:
+            return (0,)
+        dims = tuple(s[0] if len(set(s)) == 1 else None for s in zip(*shapes))
+        return (n, *dims)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def _rows(self) -> np.ndarray:
+        return self._index.absolute(self.num_samples)
+
+    # -- indexing ---------------------------------------------------------------------
+    def __getitem__(self, item: Any) -> Tensor:
+        return Tensor(self._core, self.key, self._index.compose(item, self.num_samples))
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __setitem__(self, item: Any, value: Any) -> None:
+        view = self[item]
+        if view._index.sub:
+            raise DatasetError("Assigning to part of a sample is not supported; assign the whole row.")
+        rows = view._rows()
+        values = [value] if view._index.is_scalar else value
+        if not view._index.is_scalar and (isinstance(values, (str, bytes)) or len(values) != len(rows)):
+            raise DatasetError(f"{len(rows)} rows selected; give a sequence of {len(rows)} values.")
+        self._core.update_rows(self.key, rows.tolist(), list(values))
+
+    # -- reads ------------------------------------------------------------------------
+    def numpy(self, aslist: bool = False, fetch_chunks: bool = False) -> Any:
+        """The rows as one array (``(N, *shape)``) or, with ``aslist=True``, a list of arrays.
+
+        Ragged selections need ``aslist=True``. Text rows are ``str``, json rows objects.
+        ``fetch_chunks`` is accepted for Deep Lake compatibility (whole chunks are always
+        fetched when more than one row of a chunk is read).
+        """
+        engine = self._engine
+        meta = engine.meta
+        if self._index.is_scalar:
+            data, shape = engine.read_stored([self._index.rows])[0]
+            value = decode(meta, data, shape)
+            if meta.htype in ("text", "json"):
+                value = np.array([value], dtype=str if meta.htype == "text" else object)
+            return value[self._index.sub] if self._index.sub else value
+        stored = engine.read_stored(self._rows())
+        values = decode_batch(meta, stored, aslist)
+        sub = self._index.sub
+        if sub:
+            values = [v[sub[1:]] for v in values] if aslist else values[sub]
+        return values
+
+    def data(self, aslist: bool = False) -> dict[str, Any]:
+        """Rows as Python-friendly values: ``{"value": ...}``, plus ``"text"`` for class labels."""
+        htype = self.meta.htype
+        if htype in ("text", "json"):
+            value = self.numpy(aslist=True) if not self._index.is_scalar else self.numpy()[0]
+            return {"value": value}
+        value = self.numpy(aslist=aslist)
+        out: dict[str, Any] = {"value": value}
+        if htype == "class_label":
+            names = self.meta.info.get("class_names") or []
+            if names:
+                rows = [value] if self._index.is_scalar else value
+                text = [[names[int(i)] for i in np.asarray(r).reshape(-1)] for r in rows]
+                out["text"] = text[0] if self._index.is_scalar else text
+        return out
+
+    def text(self) -> str | list[str]:
+        if self.meta.htype != "text":
+            raise DatasetError(f"text() is for text tensors; '{self.key}' is {self.meta.htype}.")
+        return self.data()["value"]
+
+    def dict(self) -> Any:
+        if self.meta.htype != "json":
+            raise DatasetError(f"dict() is for json tensors; '{self.key}' is {self.meta.htype}.")
+        return self.data()["value"]
+
+    def list(self) -> list[Any]:
+        return self.numpy(aslist=True) if not self._index.is_scalar else [self.numpy()]
+
+    def tobytes(self) -> bytes:
+        """The stored bytes of one row (e.g. the JPEG file as appended)."""
+        if not self._index.is_scalar:
+            raise DatasetError("tobytes() reads one row: index the tensor first, e.g. t[0].tobytes().")
+        data, _ = self._engine.read_stored([self._index.rows])[0]
+        return bytes(data)
+
+    # -- writes -----------------------------------------------------------------------
+    def append(self, value: Any) -> None:
+        self.extend([value])
+
+    def extend(self, values: Sequence[Any] | np.ndarray) -> None:
+        if not self._index.is_full:
+            raise DatasetError("Cannot append to a view; append to the tensor itself.")
+        if isinstance(values, (str, bytes)):
+            raise DatasetError("extend() takes a sequence of samples; use append() for one sample.")
+        self._core.append_rows({self.key: list(values)}, skip_ok=True)
+
+    def __repr__(self) -> str:
+        idx = "" if self._index.is_full else f", index={self._index.rows!r}"
+        return f"Tensor(key={self.key!r}, htype={self.htype!r}, shape={self.shape}{idx})"

@@ -1,0 +1,170 @@
+"""The chunk: consecutive rows of one tensor in one immutable storage object.
+
+Layout (all integers little-endian)::
+
+    prefix  16 bytes   magic b"TLCK" | format major u16 | flags u16 | header_len u32 | header_crc u32
+    header  msgpack    {"n": rows, "offsets": u64[n+1], "shapes": u32[n*ndim], "ndim": k,
+                        "crcs": u32[n], "cc": chunk compression | None, "tile": [i, k] | None}
+    payload            the rows' stored bytes back to back (compressed as a whole when "cc" is set)
+
+Why this shape: the manifest records ``header_nbytes`` for each chunk, so reading one row
+of a remote chunk takes exactly two ranged reads: the prefix+header, then the row's byte
+range. Every row carries its own CRC32 (and the header its own), so a single-row read is
+verified without fetching the rest of the chunk, and corruption is a ``FormatError``,
+never silently wrong data. ``tile`` marks a chunk holding one slice of a sample larger
+than the chunk size; the slices are read back in order and joined.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+
+from tensorlake.compression import compress, decompress
+from tensorlake.errors import FormatError
+
+MAGIC = b"TLCK"
+CHUNK_FORMAT_MAJOR = 1
+_PREFIX = struct.Struct("<4sHHII")
+PREFIX_NBYTES = _PREFIX.size
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkHeader:
+    """What a chunk says about its rows; enough to slice any row out of the payload."""
+
+    n_rows: int
+    offsets: np.ndarray  # uint64 (n_rows + 1,), into the uncompressed payload
+    shapes: np.ndarray  # uint32 (n_rows, ndim)
+    crcs: np.ndarray  # uint32 (n_rows,)
+    chunk_compression: str | None
+    tile: tuple[int, int] | None
+    header_nbytes: int  # prefix + header: where the payload starts
+
+
+def encode_chunk(
+    rows: Sequence[bytes | memoryview],
+    shapes: np.ndarray,
+    chunk_compression: str | None = None,
+    tile: tuple[int, int] | None = None,
+) -> tuple[bytes, int]:
+    """Serialise rows into chunk bytes; returns ``(chunk, header_nbytes)``."""
+    n = len(rows)
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.uint64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    crcs = np.fromiter((zlib.crc32(r) for r in rows), dtype=np.uint32, count=n)
+    shapes = np.ascontiguousarray(shapes, dtype=np.uint32).reshape(n, -1)
+    payload = b"".join(rows)
+    if chunk_compression is not None:
+        payload = compress(payload, chunk_compression)
+    header = msgpack.packb(
+        {
+            "n": n,
+            "offsets": offsets.tobytes(),
+            "shapes": shapes.tobytes(),
+            "ndim": shapes.shape[1],
+            "crcs": crcs.tobytes(),
+            "cc": chunk_compression,
+            "tile": list(tile) if tile else None,
+        }
+    )
+    prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), zlib.crc32(header))
+    return b"".join((prefix, header, payload)), PREFIX_NBYTES + len(header)
+
+
+def header_nbytes_of(head: bytes | memoryview, key: str = "") -> int:
+    """Length of prefix+header, read from the first ``PREFIX_NBYTES`` bytes of a chunk."""
+    if len(head) < PREFIX_NBYTES:
+        raise FormatError(f"Chunk '{key}' is truncated ({len(head)} bytes).", key=key)
+    magic, major, _flags, header_len, _crc = _PREFIX.unpack_from(head)
+    if magic != MAGIC:
+        raise FormatError(f"Object '{key}' is not a tensorlake chunk (bad magic).", key=key)
+    if major > CHUNK_FORMAT_MAJOR:
+        raise FormatError(
+            f"Chunk '{key}' has format version {major}, newer than this tensorlake "
+            f"understands ({CHUNK_FORMAT_MAJOR}). Upgrade tensorlake to read it.",
+            key=key,
+        )
+    return PREFIX_NBYTES + header_len
+
+
+def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
+    """Parse the header at the start of ``data`` (which may hold just prefix+header)."""
+    end = header_nbytes_of(data, key)
+    if len(data) < end:
+        raise FormatError(f"Chunk '{key}' is truncated inside its header.", key=key)
+    raw = memoryview(data)[PREFIX_NBYTES:end]
+    (expected_crc,) = struct.unpack_from("<I", data, 12)
+    if zlib.crc32(raw) != expected_crc:
+        raise FormatError(f"Chunk '{key}' has a corrupt header (checksum mismatch).", key=key)
+    try:
+        h = msgpack.unpackb(raw)
+        n = int(h["n"])
+        offsets = np.frombuffer(h["offsets"], dtype=np.uint64)
+        shapes = np.frombuffer(h["shapes"], dtype=np.uint32).reshape(n, int(h["ndim"]))
+        crcs = np.frombuffer(h["crcs"], dtype=np.uint32)
+    except Exception as err:  # any malformed header is corruption
+        raise FormatError(f"Chunk '{key}' has an unreadable header: {err}", key=key) from err
+    if offsets.shape != (n + 1,) or crcs.shape != (n,):
+        raise FormatError(f"Chunk '{key}' header is inconsistent.", key=key)
+    tile = tuple(h["tile"]) if h.get("tile") else None
+    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end)
+
+
+class Chunk:
+    """A chunk read whole: its header and (lazily decompressed) payload."""
+
+    __slots__ = ("_payload", "_raw", "header", "key")
+
+    def __init__(self, data: bytes, key: str = "") -> None:
+        self.key = key
+        self.header = decode_header(data, key)
+        self._raw = memoryview(data)[self.header.header_nbytes :]
+        self._payload: memoryview | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._raw) + self.header.header_nbytes
+
+    def payload(self) -> memoryview:
+        if self._payload is None:
+            if self.header.chunk_compression is None:
+                self._payload = self._raw
+            else:
+                self._payload = memoryview(decompress(self._raw, self.header.chunk_compression))
+            if len(self._payload) != int(self.header.offsets[-1]):
+                raise FormatError(f"Chunk '{self.key}' payload is truncated.", key=self.key)
+        return self._payload
+
+    def row(self, i: int) -> memoryview:
+        """The stored bytes of row ``i``, checksum-verified."""
+        start, end = int(self.header.offsets[i]), int(self.header.offsets[i + 1])
+        return verify_row(self.payload()[start:end], self.header, i, self.key)
+
+    def rows(self) -> list[memoryview]:
+        return [self.row(i) for i in range(self.header.n_rows)]
+
+
+def verify_row(data: memoryview | bytes, header: ChunkHeader, i: int, key: str) -> memoryview:
+    """Check one row's bytes against the header's CRC; raise FormatError on mismatch."""
+    if zlib.crc32(data) != int(header.crcs[i]):
+        raise FormatError(
+            f"Row {i} of chunk '{key}' is corrupt (checksum mismatch). The object was "
+            "modified or damaged on storage.",
+            key=key,
+        )
+    return memoryview(data)
+
+
+def row_range(header: ChunkHeader, i: int) -> tuple[int, int]:
+    """Absolute byte range of row ``i`` in an uncompressed-chunk object."""
+    if header.chunk_compression is not None:
+        raise ValueError("rows of a chunk-compressed chunk cannot be range-read")
+    base = header.header_nbytes
+    return base + int(header.offsets[i]), base + int(header.offsets[i + 1])

@@ -1,0 +1,236 @@
+"""The state behind a ``Dataset`` and all its views: tensors, writes, flushes.
+
+Every view of a dataset shares one ``DatasetCore``. Writes to several tensors are
+validated on all of them before any is changed, which is what makes ``ds.append(row)``
+all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tensorlake import config
+from tensorlake.engine import sample_codec, version_state
+from tensorlake.engine.htypes import _UNSET, check_info_args, get_htype, resolve_compression
+from tensorlake.engine.io import ChunkCache, ChunkWriter
+from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
+from tensorlake.engine.tensor_engine import TensorEngine
+from tensorlake.errors import (
+    DatasetError,
+    ReadOnlyError,
+    SampleError,
+    TensorNotFoundError,
+)
+from tensorlake.storage import Storage
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def check_name(name: str) -> None:
+    parts = name.split("/")
+    if not name or not all(_NAME.match(p) for p in parts):
+        raise ValueError(
+            f"Invalid tensor or group name {name!r}: use letters, digits, '_', '-', '.', "
+            "with '/' separating groups (e.g. 'images' or 'labels/boxes')."
+        )
+
+
+class DatasetCore:
+    """Tensors of the checked-out version, their engines, and the write protocol."""
+
+    def __init__(self, storage: Storage, url: str, read_only: bool, branch: str) -> None:
+        self.storage = storage
+        self.url = url
+        self.read_only = read_only
+        self.branch = branch
+        self.commit_id, manifest = version_state.load_branch(storage, branch)
+        self.writer = ChunkWriter(storage)
+        self.cache = ChunkCache()
+        self.info: dict[str, Any] = manifest.info
+        self.groups: list[str] = manifest.groups
+        self.engines: dict[str, TensorEngine] = {
+            name: TensorEngine(storage, s.meta, s.table, self.writer, self.cache)
+            for name, s in manifest.tensors.items()
+        }
+        self.batch_depth = 0
+        self.dirty = False
+
+    # -- guards ---------------------------------------------------------------------
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"The dataset at {self.url} is open read-only. Open it with "
+                "tl.load(path, read_only=False) to modify it."
+            )
+
+    def engine(self, name: str) -> TensorEngine:
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise TensorNotFoundError(
+                f"No tensor '{name}' in the dataset. Tensors: {sorted(self.engines) or 'none'}."
+            ) from None
+
+    def changed(self) -> None:
+        """Record a mutation; outside ``with ds:`` it is flushed at once."""
+        self.dirty = True
+        if self.batch_depth == 0:
+            self.flush()
+
+    # -- schema ---------------------------------------------------------------------
+    def create_tensor(
+        self,
+        name: str,
+        htype: str = "generic",
+        dtype: Any = None,
+        sample_compression: Any = _UNSET,
+        chunk_compression: str | None = None,
+        max_chunk_size: int | None = None,
+        hidden: bool = False,
+        exist_ok: bool = False,
+        **kwargs: Any,
+    ) -> TensorEngine:
+        self.check_writable()
+        check_name(name)
+        if name in self.engines:
+            if exist_ok:
+                return self.engines[name]
+            raise DatasetError(f"Tensor '{name}' already exists. Pass exist_ok=True to reuse it.")
+        if name in self.groups:
+            raise DatasetError(f"'{name}' is a group; a tensor cannot have the same name.")
+        for parent in _parents(name):
+            if parent in self.engines:
+                raise DatasetError(f"Cannot create '{name}': '{parent}' is a tensor, not a group.")
+        spec = get_htype(htype)
+        info = check_info_args(spec, kwargs)
+        compression = resolve_compression(spec, sample_compression)
+        chunk_comp = resolve_compression(get_htype("generic"), chunk_compression)
+        if spec.dtype is not None and dtype is not None and spec.name != "generic":
+            if np.dtype(dtype) != np.dtype(spec.dtype) and not spec.scalar:
+                raise ValueError(f"htype '{htype}' stores {spec.dtype}; dtype={dtype!r} conflicts.")
+        resolved_dtype = spec.dtype if spec.dtype is not None else _dtype_name(dtype)
+        meta = TensorMeta(
+            name=name,
+            htype=spec.name,
+            dtype=resolved_dtype,
+            sample_compression=compression,
+            chunk_compression=chunk_comp,
+            max_chunk_size=int(max_chunk_size or config.chunk_size()),
+            hidden=hidden,
+            info=info,
+        )
+        engine = TensorEngine(self.storage, meta, ChunkTable(), self.writer, self.cache)
+        self.engines[name] = engine
+        for parent in _parents(name):
+            if parent not in self.groups:
+                self.groups.append(parent)
+        self.changed()
+        return engine
+
+    def create_group(self, name: str) -> None:
+        self.check_writable()
+        check_name(name)
+        if name in self.engines:
+            raise DatasetError(f"'{name}' is a tensor; a group cannot have the same name.")
+        for g in (*_parents(name), name):
+            if g not in self.groups:
+                self.groups.append(g)
+        self.changed()
+
+    def delete_tensor(self, name: str) -> None:
+        self.check_writable()
+        engine = self.engine(name)
+        del self.engines[name]
+        self.changed()
+        self.storage.delete_many(engine.staged_chunk_keys())
+
+    # -- writes ---------------------------------------------------------------------
+    def append_rows(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        skip_ok: bool = False,
+        scope: Sequence[str] | None = None,
+    ) -> None:
+        """Append the same number of rows to several tensors, all or nothing.
+
+        Unless ``skip_ok``, every visible tensor in ``scope`` (default: all) needs values.
+        """
+        self.check_writable()
+        for name in columns:
+            self.engine(name)
+        lengths = {name: len(v) for name, v in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise SampleError(f"every tensor needs the same number of samples, got {lengths}.")
+        names = self.engines if scope is None else scope
+        missing = [n for n in names if n not in columns and not self.engines[n].meta.hidden]
+        if missing and not skip_ok:
+            raise SampleError(
+                f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
+                "shorter, or include them."
+            )
+        prepared = []
+        for name, values in columns.items():
+            engine = self.engines[name]
+            pending = sample_codec.Pending.of(engine.meta)
+            prepared.append((engine, engine.prepare(values, pending), pending))
+        for engine, encoded, pending in prepared:
+            engine.extend_encoded(encoded, pending)
+        self.changed()
+
+    def update_rows(self, name: str, rows: Sequence[int], values: Sequence[Any]) -> None:
+        self.check_writable()
+        engine = self.engine(name)
+        if len(rows) != len(values):
+            raise SampleError(f"{len(rows)} rows selected but {len(values)} values given.", tensor=name)
+        pending = sample_codec.Pending.of(engine.meta)
+        encoded = [sample_codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
+        for row, sample in zip(rows, encoded):
+            engine.update_encoded(int(row), sample, pending)
+        self.changed()
+
+    def flush(self) -> None:
+        """Store every written row and the staging manifest that names them."""
+        if not self.dirty or self.read_only:
+            return
+        for engine in self.engines.values():
+            engine.flush_chunks()
+        self.writer.wait()
+        version_state.write_staging(self.storage, self.branch, self.commit_id, self.manifest())
+        garbage = [k for e in self.engines.values() for k in e.take_garbage()]
+        if garbage:
+            self.storage.delete_many(garbage)
+        self.dirty = False
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            {n: TensorState(e.meta, e.manifest_table()) for n, e in self.engines.items()},
+            self.info,
+            self.groups,
+        )
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.writer.close()
+
+    # -- lengths --------------------------------------------------------------------
+    def lengths(self, names: Sequence[str] | None = None) -> list[int]:
+        names = list(self.engines) if names is None else names
+        return [self.engines[n].num_rows for n in names if not self.engines[n].meta.hidden]
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    if dtype is None:
+        return None
+    return np.dtype(dtype).name
+

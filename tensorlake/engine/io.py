@@ -1,0 +1,110 @@
+"""Chunk I/O shared by a dataset's tensor engines: background writes and a read cache."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from tensorlake import config
+from tensorlake.engine.chunk import Chunk, ChunkHeader, decode_header
+from tensorlake.errors import StorageError
+from tensorlake.storage import MemoryStorage, Storage
+
+
+class ChunkWriter:
+    """Puts chunk objects from background threads so encoding and I/O overlap.
+
+    At most ``max_in_flight`` puts are queued (memory stays bounded however long an
+    append runs); ``wait()`` blocks until all are stored and re-raises the first failure.
+    Memory storage is written inline: there is no I/O to overlap.
+    """
+
+    def __init__(self, storage: Storage, max_in_flight: int = 8) -> None:
+        self._storage = storage
+        self._inline = isinstance(storage, MemoryStorage)
+        self._max = max_in_flight
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: deque[Future] = deque()
+
+    def put(self, key: str, data: bytes) -> None:
+        if self._inline:
+            self._storage.put(key, data)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
+        self._futures.append(self._pool.submit(self._storage.put, key, data))
+        while len(self._futures) > self._max:
+            self._futures.popleft().result()
+
+    def wait(self) -> None:
+        first_error: BaseException | None = None
+        while self._futures:
+            try:
+                self._futures.popleft().result()
+            except BaseException as err:  # keep draining, report the first
+                first_error = first_error or err
+        if first_error is not None:
+            if isinstance(first_error, StorageError):
+                raise first_error
+            raise StorageError(f"Writing a chunk failed: {first_error}") from first_error
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
+class ChunkCache:
+    """Recently read chunks (byte budget) and chunk headers (count budget), thread-safe."""
+
+    def __init__(self, max_bytes: int | None = None, max_headers: int = 4096) -> None:
+        self._max_bytes = max_bytes if max_bytes is not None else config.cache_bytes() // 4
+        self._chunks: OrderedDict[str, Chunk] = OrderedDict()
+        self._headers: OrderedDict[str, ChunkHeader] = OrderedDict()
+        self._max_headers = max_headers
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Chunk | None:
+        with self._lock:
+            chunk = self._chunks.get(key)
+            if chunk is not None:
+                self._chunks.move_to_end(key)
+            return chunk
+
+    def put(self, chunk: Chunk) -> None:
+        if chunk.nbytes > self._max_bytes:
+            return
+        with self._lock:
+            if chunk.key in self._chunks:
+                return
+            self._chunks[chunk.key] = chunk
+            self._bytes += chunk.nbytes
+            while self._bytes > self._max_bytes:
+                _, old = self._chunks.popitem(last=False)
+                self._bytes -= old.nbytes
+
+    def header(self, storage: Storage, key: str, header_nbytes: int) -> ChunkHeader:
+        """The header of ``key``: from a cached chunk, the header cache, or one ranged read."""
+        chunk = self.get(key)
+        if chunk is not None:
+            return chunk.header
+        with self._lock:
+            header = self._headers.get(key)
+        if header is None:
+            header = decode_header(storage.get_range(key, 0, header_nbytes), key)
+            with self._lock:
+                self._headers[key] = header
+                while len(self._headers) > self._max_headers:
+                    self._headers.popitem(last=False)
+        return header
+
+    def clear(self) -> None:
+        with self._lock:
+            self._chunks.clear()
+            self._headers.clear()
+            self._bytes = 0

@@ -1,0 +1,259 @@
+"""Manifests: what a version of a dataset holds, per tensor its meta and ordered chunks.
+
+A manifest is small and mutable in memory, immutable once written as a commit. The chunk
+table is columnar (numpy arrays serialised as raw bytes), so a dataset of a million rows
+in a thousand chunks opens by decoding a few kilobytes, and locating a row is one
+``searchsorted`` over ``row_ends``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from tensorlake.errors import FormatError
+
+MANIFEST_FORMAT_MAJOR = 1
+
+# kind of a chunk table entry
+KIND_ROWS = 0  # whole rows
+KIND_TILE = 1  # a slice of one sample that continues in the next entry
+KIND_LAST_TILE = 2  # the last slice: the sample's row ends here
+
+_COLUMNS = {
+    "ids": np.uint64,
+    "row_ends": np.int64,
+    "nbytes": np.int64,
+    "header_nbytes": np.int64,
+    "kind": np.uint8,
+    "staged": np.uint8,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """One entry of a chunk table: where rows live and how to read them."""
+
+    id: int
+    row_end: int  # exclusive: rows [previous row_end, row_end) end in this chunk
+    nbytes: int
+    header_nbytes: int
+    kind: int = KIND_ROWS
+    staged: bool = True  # written after the base commit (deletable when superseded)
+
+    @property
+    def key_name(self) -> str:
+        return chunk_name(self.id)
+
+
+def chunk_name(chunk_id: int) -> str:
+    return f"{chunk_id:016x}"
+
+
+class ChunkTable:
+    """The ordered chunk list of one tensor; rows are located by binary search."""
+
+    __slots__ = ("_cols", "_n")
+
+    def __init__(self, cols: dict[str, np.ndarray] | None = None) -> None:
+        if cols is None:
+            cols = {k: np.zeros(0, dtype=t) for k, t in _COLUMNS.items()}
+        self._cols = cols
+        self._n = len(cols["ids"])
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._cols["row_ends"][self._n - 1]) if self._n else 0
+
+    @property
+    def row_ends(self) -> np.ndarray:
+        return self._cols["row_ends"][: self._n]
+
+    def column(self, name: str) -> np.ndarray:
+        return self._cols[name][: self._n]
+
+    def __getitem__(self, j: int) -> ChunkRef:
+        c = self._cols
+        return ChunkRef(
+            int(c["ids"][j]),
+            int(c["row_ends"][j]),
+            int(c["nbytes"][j]),
+            int(c["header_nbytes"][j]),
+            int(c["kind"][j]),
+            bool(c["staged"][j]),
+        )
+
+    def refs(self) -> list[ChunkRef]:
+        return [self[j] for j in range(self._n)]
+
+    def row_start(self, j: int) -> int:
+        """First row of entry ``j`` (for a tile, the row the tile belongs to)."""
+        return int(self._cols["row_ends"][j - 1]) if j > 0 else 0
+
+    def append(self, ref: ChunkRef) -> None:
+        if self._n == len(self._cols["ids"]):  # amortised growth
+            cap = max(16, 2 * self._n)
+            for k, arr in self._cols.items():
+                grown = np.zeros(cap, dtype=arr.dtype)
+                grown[: self._n] = arr[: self._n]
+                self._cols[k] = grown
+        j = self._n
+        c = self._cols
+        c["ids"][j] = ref.id
+        c["row_ends"][j] = ref.row_end
+        c["nbytes"][j] = ref.nbytes
+        c["header_nbytes"][j] = ref.header_nbytes
+        c["kind"][j] = ref.kind
+        c["staged"][j] = ref.staged
+        self._n += 1
+
+    def replace(self, start: int, stop: int, refs: list[ChunkRef]) -> None:
+        """Replace entries ``[start, stop)`` by ``refs`` (used by row updates)."""
+        kept = self.refs()
+        kept[start:stop] = refs
+        fresh = ChunkTable()
+        for r in kept:
+            fresh.append(r)
+        self._cols, self._n = fresh._cols, fresh._n
+
+    def locate(self, row: int) -> int:
+        """Index of the entry where ``row`` ends (its last tile for a tiled sample)."""
+        return int(np.searchsorted(self.row_ends, row, side="right"))
+
+    def locate_many(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.row_ends, rows, side="right")
+
+    def tile_span(self, j: int) -> tuple[int, int]:
+        """Entries ``[first, j+1)`` holding the sample whose last piece is entry ``j``."""
+        kinds = self._cols["kind"]
+        if kinds[j] != KIND_LAST_TILE:
+            return j, j + 1
+        first = j
+        while first > 0 and kinds[first - 1] == KIND_TILE:
+            first -= 1
+        return first, j + 1
+
+    def mark_committed(self) -> None:
+        self._cols["staged"][: self._n] = 0
+
+    def copy(self) -> ChunkTable:
+        return ChunkTable({k: v[: self._n].copy() for k, v in self._cols.items()})
+
+    def to_dict(self) -> dict[str, bytes]:
+        return {k: self.column(k).tobytes() for k in _COLUMNS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, bytes]) -> ChunkTable:
+        cols = {k: np.frombuffer(d[k], dtype=t).copy() for k, t in _COLUMNS.items()}
+        if len({len(v) for v in cols.values()}) != 1:
+            raise FormatError("Manifest chunk table columns have different lengths.")
+        return cls(cols)
+
+
+@dataclass(slots=True)
+class TensorMeta:
+    """Everything about a tensor except its rows: htype, dtype, compression, shapes, info."""
+
+    name: str
+    htype: str = "generic"
+    dtype: str | None = None
+    sample_compression: str | None = None
+    chunk_compression: str | None = None
+    max_chunk_size: int = 8 * 1024 * 1024
+    length: int = 0
+    min_shape: tuple[int, ...] | None = None
+    max_shape: tuple[int, ...] | None = None
+    hidden: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # htype-specific creation arguments
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["min_shape"] = list(self.min_shape) if self.min_shape is not None else None
+        d["max_shape"] = list(self.max_shape) if self.max_shape is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TensorMeta:
+        d = dict(d)
+        for k in ("min_shape", "max_shape"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        known = {k: v for k, v in d.items() if k in cls.__slots__}
+        return cls(**known)
+
+    def update_shape(self, shape: tuple[int, ...]) -> None:
+        if self.min_shape is None or self.max_shape is None:
+            self.min_shape = self.max_shape = tuple(shape)
+            return
+        if len(shape) != len(self.min_shape):
+            return
+        self.min_shape = tuple(min(a, b) for a, b in zip(self.min_shape, shape))
+        self.max_shape = tuple(max(a, b) for a, b in zip(self.max_shape, shape))
+
+
+@dataclass(slots=True)
+class TensorState:
+    meta: TensorMeta
+    table: ChunkTable
+
+
+@dataclass(slots=True)
+class Manifest:
+    """A dataset version: tensors in creation order plus dataset-level info."""
+
+    tensors: dict[str, TensorState] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+
+    def copy(self) -> Manifest:
+        return Manifest(
+            {
+                n: TensorState(copy.deepcopy(s.meta), s.table.copy())
+                for n, s in self.tensors.items()
+            },
+            copy.deepcopy(self.info),
+            list(self.groups),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT_MAJOR,
+            "tensors": [
+                {"meta": s.meta.to_dict(), "chunks": s.table.to_dict()}
+                for s in self.tensors.values()
+            ],
+            "info": self.info,
+            "groups": self.groups,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        if int(d.get("format", 0)) > MANIFEST_FORMAT_MAJOR:
+            raise FormatError(
+                f"Manifest format {d.get('format')} is newer than this tensorlake supports "
+                f"({MANIFEST_FORMAT_MAJOR}). Upgrade tensorlake."
+            )
+        tensors = {}
+        for t in d["tensors"]:
+            meta = TensorMeta.from_dict(t["meta"])
+            tensors[meta.name] = TensorState(meta, ChunkTable.from_dict(t["chunks"]))
+        return cls(tensors, d.get("info") or {}, list(d.get("groups") or []))
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as err:
+        raise FormatError(f"{what} is corrupt and cannot be decoded: {err}") from err

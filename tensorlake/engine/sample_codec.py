@@ -1,0 +1,241 @@
+"""Sample values <-> stored bytes for one tensor, following its htype and compression.
+
+``encode`` validates first and only then serialises, so it raises ``SampleError`` before
+any state changes. Pending, not-yet-applied effects of a batch (the dtype fixed by the
+first sample, new class names) live in a ``Pending`` object that the caller applies
+only once every sample of the batch is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tensorlake.compression import (
+    compress,
+    decode_image,
+    decompress,
+    encode_image,
+    pack_bool,
+    unpack_bool,
+)
+from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, get_htype, json_dumps
+from tensorlake.engine.manifest import TensorMeta
+from tensorlake.engine.sample import Sample
+from tensorlake.errors import FormatError, SampleError
+
+
+@dataclass(slots=True)
+class Pending:
+    """Effects of validated-but-unapplied samples on a tensor's meta."""
+
+    dtype: str | None
+    ndim: int | None
+    class_names: list[str] | None
+    new_class_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, meta: TensorMeta) -> Pending:
+        names = meta.info.get("class_names")
+        ndim = len(meta.min_shape) if meta.min_shape is not None else None
+        return cls(meta.dtype, ndim, list(names) if names is not None else None)
+
+    def apply(self, meta: TensorMeta) -> None:
+        meta.dtype = self.dtype
+        if self.new_class_names:
+            meta.info.setdefault("class_names", []).extend(self.new_class_names)
+            self.new_class_names = []
+
+
+class _Invalid(Exception):
+    """Raised inside validation; turned into SampleError with tensor and row."""
+
+
+def encode(meta: TensorMeta, value: Any, pending: Pending, row: int) -> tuple[bytes, tuple[int, ...]]:
+    """Validate ``value`` for ``meta`` and return its stored bytes and shape."""
+    try:
+        return _encode(meta, value, pending)
+    except _Invalid as err:
+        raise SampleError(str(err), tensor=meta.name, index=row) from None
+    except SampleError as err:
+        raise SampleError(str(err), tensor=meta.name, index=row) from err.__cause__
+
+
+def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
+    htype = get_htype(meta.htype)
+    compression = meta.sample_compression
+    if htype.name == "text":
+        if not isinstance(value, str):
+            value = _unwrap_scalar(value, str, "a string")
+        return compress(value.encode("utf-8"), compression), (1,)
+    if htype.name == "json":
+        try:
+            return compress(json_dumps(value), compression), (1,)
+        except (TypeError, ValueError) as err:
+            raise _Invalid(f"expected a JSON-serialisable value: {err}") from None
+
+    if isinstance(value, Sample):
+        if compression is not None and value.compression == compression:
+            shape = _check_shape(htype.name, value.shape, pending)
+            _check_dtype(meta, np.dtype(np.uint8), pending)
+            return value.buffer, shape
+        if value.compression is None:
+            raise _Invalid(f"{value!r} is not a jpeg or png image and cannot be decoded.")
+        value = value.array
+
+    arr = _to_array(htype.name, value, meta, pending)
+    shape = _check_shape(htype.name, arr.shape, pending)
+    arr = arr.reshape(shape)
+    if compression in IMAGE_COMPRESSIONS:
+        if arr.dtype != np.uint8:
+            raise _Invalid(f"{compression} samples must be uint8, got {arr.dtype}.")
+        try:
+            return encode_image(arr, compression), shape
+        except ValueError as err:
+            raise _Invalid(str(err)) from None
+    raw = pack_bool(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr).tobytes()
+    return compress(raw, compression), shape
+
+
+def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0].item()
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, kind):
+        raise _Invalid(f"expected {what}, got {type(value).__name__}.")
+    return value
+
+
+def _to_array(htype: str, value: Any, meta: TensorMeta, pending: Pending) -> np.ndarray:
+    if htype == "class_label":
+        value = _labels_to_ids(value, pending)
+    if isinstance(value, (str, bytes)) or value is None:
+        raise _Invalid(f"expected a number or array, got {type(value).__name__}.")
+    try:
+        arr = np.asarray(value)
+    except ValueError as err:
+        raise _Invalid(f"cannot be made into an array ({err}); ragged rows need one array each.") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise _Invalid(f"expected numeric data, got an array of {arr.dtype}.")
+    if htype == "bbox":
+        if arr.size == 0:
+            arr = arr.reshape(0, 4)
+        elif arr.ndim == 1 and arr.shape[0] == 4:
+            arr = arr.reshape(1, 4)
+    if htype in ("image", "image.rgb", "image.gray", "binary_mask") and arr.ndim == 2:
+        arr = arr[:, :, None]
+    if htype == "class_label" and arr.ndim == 0:
+        arr = arr.reshape(1)
+    return _cast(arr, meta, pending)
+
+
+def _labels_to_ids(value: Any, pending: Pending) -> Any:
+    labels = [value] if isinstance(value, str) else value
+    if isinstance(labels, (list, tuple)) and any(isinstance(v, str) for v in labels):
+        if not all(isinstance(v, str) for v in labels):
+            raise _Invalid("class labels must be all names or all integers, not a mix.")
+        if pending.class_names is None:
+            pending.class_names = []
+        ids = []
+        for name in labels:
+            if name not in pending.class_names:
+                pending.class_names.append(name)
+                pending.new_class_names.append(name)
+            ids.append(pending.class_names.index(name))
+        return np.asarray(ids, dtype=np.uint32)
+    return value
+
+
+def _cast(arr: np.ndarray, meta: TensorMeta, pending: Pending) -> np.ndarray:
+    if meta.htype == "binary_mask" and arr.dtype != np.bool_:
+        if arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all():
+            return arr.astype(bool)
+        raise _Invalid(f"binary_mask samples must be boolean (or 0/1), got {arr.dtype}.")
+    target = pending.dtype
+    if target is None:
+        pending.dtype = np.dtype(arr.dtype).name
+        return arr
+    tdt = np.dtype(target)
+    if arr.dtype == tdt:
+        return arr
+    if arr.dtype.kind == "b" and tdt.kind != "b":
+        raise _Invalid(f"expected dtype {tdt}, got bool.")
+    if not np.can_cast(arr.dtype, tdt, casting="same_kind") and not (
+        arr.dtype.kind in "iub" and tdt.kind in "iuf"
+    ):
+        raise _Invalid(f"expected dtype {tdt}, got {arr.dtype} which cannot be cast safely.")
+    if tdt.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+        info = np.iinfo(tdt)
+        lo, hi = arr.min(), arr.max()
+        if lo < info.min or hi > info.max:
+            raise _Invalid(f"values [{lo}, {hi}] do not fit dtype {tdt}.")
+    if tdt.kind in "iu" and arr.dtype.kind == "f":
+        raise _Invalid(f"expected integers of dtype {tdt}, got floats ({arr.dtype}).")
+    return arr.astype(tdt)
+
+
+_RANKS = {"class_label": (1,), "bbox": (2,), "embedding": (1,), "binary_mask": (3,)}
+_CHANNELS = {"image": (1, 3, 4), "image.rgb": (3,), "image.gray": (1,)}
+
+
+def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if htype in _CHANNELS:
+        if len(shape) != 3 or shape[2] not in _CHANNELS[htype]:
+            raise _Invalid(
+                f"expected an image of shape (H, W, C) with C in {_CHANNELS[htype]}, got {shape}."
+            )
+    elif htype in _RANKS and len(shape) not in _RANKS[htype]:
+        raise _Invalid(f"expected a {_RANKS[htype][0]}-D sample for htype '{htype}', got shape {shape}.")
+    if htype == "bbox" and shape[1] != 4:
+        raise _Invalid(f"expected boxes of shape (N, 4), got {shape}.")
+    if pending.ndim is None:
+        pending.ndim = len(shape)
+    elif pending.ndim != len(shape):
+        raise _Invalid(
+            f"expected a {pending.ndim}-D sample like the earlier rows, got shape {shape}."
+        )
+    return shape
+
+
+def _check_dtype(meta: TensorMeta, dtype: np.dtype, pending: Pending) -> None:
+    if pending.dtype is None:
+        pending.dtype = dtype.name
+    elif np.dtype(pending.dtype) != dtype:
+        raise _Invalid(f"expected dtype {pending.dtype}, got {dtype}.")
+
+
+def decode(
+    meta: TensorMeta, data: memoryview | bytes, shape: tuple[int, ...], out: np.ndarray | None = None
+) -> Any:
+    """Stored bytes -> the value a reader gets (array, or str / object for text and json)."""
+    compression = meta.sample_compression
+    if compression in IMAGE_COMPRESSIONS:
+        arr = decode_image(data, out=out)
+        if arr.shape != tuple(shape):
+            raise FormatError(f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}.")
+        return arr
+    raw = decompress(data, compression) if compression else data
+    if meta.htype == "text":
+        return bytes(raw).decode("utf-8")
+    if meta.htype == "json":
+        return json.loads(bytes(raw))
+    dtype = np.dtype(meta.dtype or "uint8")
+    if dtype == np.bool_:
+        arr = unpack_bool(raw, shape)
+    else:
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if len(raw) != expected:
+            raise FormatError(
+                f"tensor '{meta.name}': a row holds {len(raw)} bytes, expected {expected} for "
+                f"shape {shape} and dtype {dtype}."
+            )
+        arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    if out is not None:
+        out[...] = arr
+        return out
+    return arr if arr.flags.writeable else arr.copy()

@@ -1,0 +1,226 @@
+"""``LocalStorage``: one file per key under a root directory.
+
+Writes never expose half an object: ``put`` writes a hidden temp file in the
+target's directory, ``fsync``s it, then ``os.replace``s it over the key (and
+``fsync``s the directory, so the rename survives a power loss). ``put_if_absent``
+hard-links the finished temp file to the key, which fails if the key exists,
+making it atomic across processes. Temp files start with ``.tl-tmp.`` and are
+never listed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from tensorlake.errors import StorageError
+from tensorlake.storage.base import Bytes, ObjectInfo, Storage
+
+__all__ = ["LocalStorage"]
+
+_TMP_PREFIX = ".tl-tmp."
+_NO_LINK_ERRNOS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
+
+
+class LocalStorage(Storage):
+    """Objects as files under ``root`` (made absolute, so it can be shipped to workers).
+
+    Example::
+
+        store = LocalStorage("/data/my-dataset")
+        store.put("tensors/x/chunks/0", b"...")
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        super().__init__(read_only=read_only)
+        self._root = Path(os.path.abspath(os.fspath(root)))
+
+    @property
+    def root(self) -> Path:
+        """The absolute directory holding the objects."""
+        return self._root
+
+    @property
+    def url(self) -> str:
+        return str(self._root)
+
+    def _path(self, key: str) -> Path:
+        if any(part.startswith(_TMP_PREFIX) for part in key.split("/")):
+            raise ValueError(f"storage key {key!r} uses the reserved prefix {_TMP_PREFIX!r}")
+        return self._root.joinpath(*key.split("/"))
+
+    def _error(self, op: str, key: str, err: OSError) -> StorageError:
+        return StorageError(f"cannot {op} {key!r} in {self.url}: {err}", key=key)
+
+    # --- reads ----------------------------------------------------------------
+
+    def _get(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise self._missing(key) from err
+        except OSError as err:
+            raise self._error("read", key, err) from err
+
+    def _get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise self._missing(key) from err
+        except OSError as err:
+            raise self._error("read", key, err) from err
+
+    def _stat(self, key: str) -> os.stat_result | None:
+        try:
+            st = os.stat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as err:
+            raise self._error("stat", key, err) from err
+        return st if stat.S_ISREG(st.st_mode) else None
+
+    def _exists(self, key: str) -> bool:
+        return self._stat(key) is not None
+
+    def _info(self, key: str) -> ObjectInfo:
+        st = self._stat(key)
+        if st is None:
+            raise self._missing(key)
+        # mtime alone can repeat within the clock's granularity; a rewrite is a new inode.
+        return ObjectInfo(size=st.st_size, version=f"{st.st_mtime_ns}-{st.st_ino}-{st.st_size}")
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        head, _, _ = prefix.rpartition("/")
+        start = self._root.joinpath(*head.split("/")) if head else self._root
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(_TMP_PREFIX)]
+            rel = os.path.relpath(dirpath, self._root)
+            base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            for name in filenames:
+                key = base + name
+                if not name.startswith(_TMP_PREFIX) and key.startswith(prefix):
+                    keys.append(key)
+        return iter(sorted(keys))
+
+    # --- writes ---------------------------------------------------------------
+
+    def _write_temp(self, key: str, path: Path, data: Bytes) -> Path:
+        """Write ``data`` to a fresh, fsynced temp file next to ``path``; return its path."""
+        tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
+        view = memoryview(data).cast("B")
+        for attempt in range(5):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileNotFoundError:  # a concurrent delete pruned the empty parent
+                if attempt == 4:
+                    raise
+            except (FileExistsError, NotADirectoryError) as err:
+                raise StorageError(
+                    f"cannot write {key!r} in {self.url}: a parent of it is an object, "
+                    "not a folder",
+                    key=key,
+                ) from err
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def _put(self, key: str, data: Bytes) -> None:
+        path = self._path(key)
+        try:
+            tmp = self._write_temp(key, path, data)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                _unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+        except OSError as err:
+            raise self._error("write", key, err) from err
+
+    def _put_if_absent(self, key: str, data: Bytes) -> bool:
+        path = self._path(key)
+        try:
+            tmp = self._write_temp(key, path, data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError as err:
+                if err.errno not in _NO_LINK_ERRNOS:
+                    raise
+                return _create_exclusive(path, data)  # no hard links on this filesystem
+            finally:
+                _unlink(tmp)
+            _fsync_dir(path.parent)
+            return True
+        except OSError as err:
+            raise self._error("write", key, err) from err
+
+    def _delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return
+        except OSError as err:
+            raise self._error("delete", key, err) from err
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove now-empty folders up to the root, so deleted keys leave nothing behind."""
+        while directory != self._root and self._root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. a platform that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _create_exclusive(path: Path, data: Bytes) -> bool:
+    """Fallback ``put_if_absent`` for filesystems without hard links (not atomic for readers)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
