@@ -117,7 +117,7 @@ class Storage(abc.ABC):
         clone._read_only = bool(read_only)
         return clone
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing)
         """Release network clients or file handles; the storage stays usable (they reopen)."""
 
     def __enter__(self) -> Self:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,18 @@ class LocalStorage(Storage):
         if any(part.startswith(_TMP_PREFIX) for part in key.split("/")):
             raise ValueError(f"storage key {key!r} uses the reserved prefix {_TMP_PREFIX!r}")
         return self._root.joinpath(*key.split("/"))
+
+    @classmethod
+    def _open_url(
+        cls, url: str, *, creds: dict | None = None, read_only: bool = False
+    ) -> LocalStorage:
+        """Open ``file:///abs/path`` (or ``file://rel/path``, relative to the working folder)."""
+        parts = urllib.parse.urlsplit(url)
+        host = "" if parts.netloc in ("", "localhost") else parts.netloc
+        path = urllib.parse.unquote(host + parts.path)
+        if not path:
+            raise ValueError(f"file URL {url!r} names no path")
+        return cls(path, read_only=read_only)
 
     def _error(self, op: str, key: str, err: OSError) -> StorageError:
         return StorageError(f"cannot {op} {key!r} in {self.url}: {err}", key=key)
@@ -114,7 +127,8 @@ class LocalStorage(Storage):
 
     def _write_temp(self, key: str, path: Path, data: Bytes) -> Path:
         """Write ``data`` to a fresh, fsynced temp file next to ``path``; return its path."""
-        tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
+        # Truncated so that the temp name fits the 255-byte limit whenever the key's does.
+        tmp = path.with_name(f"{_TMP_PREFIX}{path.name[:32]}.{uuid.uuid4().hex}")
         view = memoryview(data).cast("B")
         for attempt in range(5):
             try:

@@ -145,3 +145,13 @@ class MemoryStorage(Storage):
         except KeyError:
             raise self._missing(key) from None
         return ObjectInfo(size=len(data), version=str(version))
+
+    @classmethod
+    def _open_url(
+        cls, url: str, *, creds: dict | None = None, read_only: bool = False
+    ) -> MemoryStorage:
+        """Open ``mem://name`` (the name may contain ``/``)."""
+        name = url.split("://", 1)[1]
+        if not name:
+            raise ValueError(f"memory URL {url!r} needs a name, e.g. mem://scratch")
+        return cls(name, read_only=read_only)

@@ -69,6 +69,25 @@ def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> None:
     time.sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
 
+_sessions_lock = threading.Lock()
+_sessions: dict[tuple, boto3.session.Session] = {}
+
+
+def _session(profile_name: str | None) -> boto3.session.Session:
+    """A boto3 session shared by the clients of this process (making one costs ~0.1 s).
+
+    Keyed by profile and the ``AWS_*`` environment, so a changed environment is
+    seen by the next client made.
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (os.getpid(), profile_name, env)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = _sessions[key] = boto3.session.Session(profile_name=profile_name)
+        return session
+
+
 class S3Storage(Storage):
     """Objects in ``s3://bucket/prefix``.
 
@@ -170,13 +189,6 @@ class S3Storage(Storage):
 
     def _make_client(self) -> Any:
         creds = self._creds
-        session = boto3.session.Session(
-            aws_access_key_id=creds.get("aws_access_key_id"),
-            aws_secret_access_key=creds.get("aws_secret_access_key"),
-            aws_session_token=creds.get("aws_session_token"),
-            region_name=creds.get("aws_region") or creds.get("region_name"),
-            profile_name=creds.get("profile_name"),
-        )
         options: dict[str, Any] = {
             "retries": {"mode": self._retry_mode, "total_max_attempts": self._max_attempts},
             "connect_timeout": self._timeouts[0],
@@ -185,9 +197,17 @@ class S3Storage(Storage):
         }
         if creds.get("endpoint_url"):
             options["s3"] = {"addressing_style": "path"}
-        return session.client(
-            "s3", endpoint_url=creds.get("endpoint_url"), config=Config(**options)
-        )
+        session = _session(creds.get("profile_name"))
+        with _sessions_lock:  # boto3 sessions are not thread-safe; clients are
+            return session.client(
+                "s3",
+                endpoint_url=creds.get("endpoint_url"),
+                region_name=creds.get("aws_region") or creds.get("region_name"),
+                aws_access_key_id=creds.get("aws_access_key_id"),
+                aws_secret_access_key=creds.get("aws_secret_access_key"),
+                aws_session_token=creds.get("aws_session_token"),
+                config=Config(**options),
+            )
 
     # --- error translation ----------------------------------------------------
 
@@ -321,7 +341,9 @@ class S3Storage(Storage):
             self._call(
                 "put",
                 key,
-                lambda: self._client.put_object(Bucket=self._bucket, Key=self._full(key), Body=body),
+                lambda: self._client.put_object(
+                    Bucket=self._bucket, Key=self._full(key), Body=body
+                ),
             )
             return
         transfer = TransferConfig(

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up .venv (if needed), install tensorlake with its test extras, lint, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest "$@"

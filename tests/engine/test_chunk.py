@@ -1,0 +1,88 @@
+"""Chunk and manifest encodings round-trip and reject corruption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tensorlake.engine.chunk import Chunk, decode_header, encode_chunk, row_range
+from tensorlake.engine.manifest import (
+    KIND_LAST_TILE,
+    KIND_TILE,
+    ChunkRef,
+    ChunkTable,
+    Manifest,
+    TensorMeta,
+    TensorState,
+)
+from tensorlake.errors import FormatError
+
+rows_strategy = st.lists(st.binary(max_size=300), max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=rows_strategy, ndim=st.integers(0, 3), cc=st.sampled_from([None, "lz4"]), seed=st.integers(0, 1000))
+def test_chunk_round_trip(rows, ndim, cc, seed):
+    rng = np.random.default_rng(seed)
+    shapes = rng.integers(0, 1000, (len(rows), ndim)).astype(np.uint32)
+    data, header_nbytes = encode_chunk(rows, shapes, cc)
+    chunk = Chunk(data, "k")
+    assert chunk.header.header_nbytes == header_nbytes
+    assert [bytes(r) for r in chunk.rows()] == rows
+    np.testing.assert_array_equal(chunk.header.shapes, shapes.reshape(len(rows), ndim))
+    header = decode_header(data[:header_nbytes])
+    if cc is None:
+        for i, row in enumerate(rows):
+            a, b = row_range(header, i)
+            assert data[a:b] == row
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.binary(min_size=1, max_size=100), min_size=1, max_size=10), pos=st.integers(0, 10_000))
+def test_any_flipped_byte_is_detected(rows, pos):
+    data, _ = encode_chunk(rows, np.zeros((len(rows), 1)))
+    damaged = bytearray(data)
+    damaged[pos % len(data)] ^= 0x5A
+    with pytest.raises(FormatError):
+        Chunk(bytes(damaged), "k").rows()
+
+
+def test_chunk_rejects_foreign_and_newer_objects():
+    with pytest.raises(FormatError, match="not a tensorlake chunk"):
+        Chunk(b"PK\x03\x04" + b"\0" * 40)
+    data, _ = encode_chunk([b"x"], np.zeros((1, 1)))
+    newer = data[:4] + (99).to_bytes(2, "little") + data[6:]
+    with pytest.raises(FormatError, match="Upgrade tensorlake"):
+        Chunk(newer)
+
+
+def test_chunk_table_locates_rows_and_tiles():
+    t = ChunkTable()
+    t.append(ChunkRef(1, 3, 10, 5))  # rows 0-2
+    t.append(ChunkRef(2, 3, 10, 5, KIND_TILE))  # row 3, tile 1/2
+    t.append(ChunkRef(3, 4, 10, 5, KIND_LAST_TILE))  # row 3, tile 2/2
+    t.append(ChunkRef(4, 9, 10, 5))  # rows 4-8
+    assert t.num_rows == 9
+    assert [t.locate(r) for r in range(9)] == [0, 0, 0, 2, 3, 3, 3, 3, 3]
+    assert t.tile_span(2) == (1, 3)
+    assert t.row_start(3) == 4
+    t.replace(1, 3, [ChunkRef(5, 4, 10, 5)])
+    assert [r.id for r in t.refs()] == [1, 5, 4]
+
+
+def test_manifest_round_trip():
+    from tensorlake.engine.manifest import pack, unpack
+
+    table = ChunkTable()
+    for i in range(1000):
+        table.append(ChunkRef(i, (i + 1) * 1000, 123, 45))
+    meta = TensorMeta("images", "image", "uint8", "jpeg", None, 8 << 20, 1_000_000, (1, 2, 3), (4, 5, 3), False, {"x": [1]})
+    m = Manifest({"images": TensorState(meta, table)}, {"a": 1}, ["g"])
+    back = Manifest.from_dict(unpack(pack(m.to_dict()), "m"))
+    assert back.tensors["images"].meta == meta
+    np.testing.assert_array_equal(back.tensors["images"].table.row_ends, table.row_ends)
+    assert back.info == {"a": 1} and back.groups == ["g"]
+    with pytest.raises(FormatError):
+        unpack(b"\xc1garbage", "m")

@@ -1,0 +1,147 @@
+"""LocalStorage specifics: atomic writes, cross-process put_if_absent, file layout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import tensorlake.storage
+from tensorlake.errors import StorageError
+from tensorlake.storage import LocalStorage
+
+REPO_ROOT = Path(tensorlake.storage.__file__).resolve().parents[2]
+
+
+def test_reader_never_sees_a_partial_object(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    size = 1 << 20
+    versions = [bytes([i]) * size for i in range(4)]
+    store.put("obj", versions[0])
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            store.put("obj", versions[i % len(versions)])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 0.5
+        reads = 0
+        while time.monotonic() < deadline or reads < 20:
+            data = store.get("obj")
+            assert data in versions
+            assert store.get_range("obj", size - 4, size + 10) in {v[-4:] for v in versions}
+            reads += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["obj"]  # no temp files left over
+
+
+_CONTENDER = """
+import sys, time
+from pathlib import Path
+from tensorlake.storage import LocalStorage
+
+root, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = LocalStorage(root)
+while not (Path(root) / "go").exists():
+    time.sleep(0.001)
+print("".join("1" if store.put_if_absent(f"locks/{i}", me.encode()) else "0" for i in range(n)))
+"""
+
+
+def test_put_if_absent_across_processes(tmp_path: Path) -> None:
+    n = 200
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, str(tmp_path), name, str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for name in ("p0", "p1")
+    ]
+    time.sleep(0.2)  # let both start polling before the race begins
+    (tmp_path / "go").write_bytes(b"")
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        outputs.append(out.strip())
+    store = LocalStorage(tmp_path)
+    for i in range(n):
+        wins = [name for name, out in zip(("p0", "p1"), outputs) if out[i] == "1"]
+        assert len(wins) == 1, f"locks/{i}: winners {wins}"
+        assert store.get(f"locks/{i}") == wins[0].encode()
+    assert not [p for p in (tmp_path / "locks").iterdir() if p.name.startswith(".")]
+
+
+def test_layout_and_temp_files_are_hidden(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    store.put("a/b/c", b"v")
+    assert (tmp_path / "a" / "b" / "c").read_bytes() == b"v"
+    (tmp_path / "a" / ".tl-tmp.c.deadbeef").write_bytes(b"half")
+    assert list(store.list()) == ["a/b/c"]
+    with pytest.raises(ValueError, match="reserved"):
+        store.put("a/.tl-tmp.x", b"v")
+
+
+def test_delete_prunes_empty_folders(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "root")
+    store.put("x/y/z", b"v")
+    store.put("x/keep", b"v")
+    store.delete("x/y/z")
+    assert not (tmp_path / "root" / "x" / "y").exists()
+    assert (tmp_path / "root" / "x" / "keep").exists()
+    store.clear()
+    assert (tmp_path / "root").exists()
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_key_under_an_object_is_a_storage_error(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    store.put("a", b"file")
+    with pytest.raises(StorageError, match="not a folder"):
+        store.put("a/b", b"v")
+    store.put("d/e", b"v")
+    with pytest.raises(StorageError):
+        store.put("d", b"a folder is already there")
+
+
+def test_root_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = LocalStorage("rel/ds")
+    assert store.root == tmp_path / "rel" / "ds"
+    assert store.url == str(tmp_path / "rel" / "ds")
+    store.put("k", b"v")
+    monkeypatch.chdir("/")
+    assert store.get("k") == b"v"
+
+
+def test_missing_root_lists_nothing(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "not-yet")
+    assert list(store.list()) == []
+    assert not store.exists("k")
+
+
+def test_long_file_names(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    key = "d/" + "n" * 250
+    store.put(key, b"v")
+    assert store.put_if_absent(key + "x", b"w")
+    assert list(store.list()) == [key, key + "x"]

@@ -1,0 +1,272 @@
+"""The behaviour every storage provider must share, run on memory, local and S3 (moto)."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+
+from tensorlake.errors import KeyNotFoundError, ReadOnlyError, StorageError
+from tensorlake.storage import ObjectInfo, Storage
+
+BINARY = bytes(range(256)) * 3
+
+
+def test_round_trip_empty_and_binary(storage: Storage) -> None:
+    storage.put("empty", b"")
+    storage.put("bin", BINARY)
+    storage.put("from/bytearray", bytearray(b"abc"))
+    storage.put("from/memoryview", memoryview(b"xyz123")[1:4])
+    assert storage.get("empty") == b""
+    assert storage.get("bin") == BINARY
+    assert storage.get("from/bytearray") == b"abc"
+    assert storage.get("from/memoryview") == b"yz1"
+    assert isinstance(storage.get("bin"), bytes)
+
+
+def test_put_overwrites(storage: Storage) -> None:
+    storage.put("k", b"first")
+    storage.put("k", b"2")
+    assert storage.get("k") == b"2"
+
+
+def test_put_copies_the_buffer(storage: Storage) -> None:
+    buf = bytearray(b"before")
+    storage.put("k", buf)
+    buf[:] = b"after!"
+    assert storage.get("k") == b"before"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0, 10, b"0123456789"),
+        (2, 5, b"234"),
+        (4, 4, b""),
+        (7, 100, b"789"),
+        (10, 20, b""),
+        (50, 60, b""),
+        (0, 1, b"0"),
+        (9, 10, b"9"),
+    ],
+)
+def test_get_range(storage: Storage, start: int, end: int, expected: bytes) -> None:
+    storage.put("digits", b"0123456789")
+    assert storage.get_range("digits", start, end) == expected
+
+
+def test_get_range_of_empty_object(storage: Storage) -> None:
+    storage.put("empty", b"")
+    assert storage.get_range("empty", 0, 10) == b""
+
+
+def test_get_range_rejects_bad_ranges(storage: Storage) -> None:
+    storage.put("k", b"abc")
+    with pytest.raises(ValueError):
+        storage.get_range("k", -1, 2)
+    with pytest.raises(ValueError):
+        storage.get_range("k", 2, 1)
+
+
+def test_missing_key_raises_key_not_found(storage: Storage) -> None:
+    for read in (
+        lambda: storage.get("no/such/key"),
+        lambda: storage.get_range("no/such/key", 0, 5),
+        lambda: storage.info("no/such/key"),
+    ):
+        with pytest.raises(KeyNotFoundError) as info:
+            read()
+        assert isinstance(info.value, KeyError)
+        assert isinstance(info.value, StorageError)
+        assert "no/such/key" in str(info.value)
+        assert storage.url in str(info.value)
+        assert info.value.key == "no/such/key"
+
+
+def test_put_if_absent(storage: Storage) -> None:
+    assert storage.put_if_absent("lock", b"mine") is True
+    assert storage.put_if_absent("lock", b"theirs") is False
+    assert storage.get("lock") == b"mine"
+    storage.delete("lock")
+    assert storage.put_if_absent("lock", b"theirs") is True
+    assert storage.get("lock") == b"theirs"
+
+
+def test_put_if_absent_race_has_one_winner(storage: Storage) -> None:
+    # On S3 this relies on the server's If-None-Match check; moto's is not strictly
+    # atomic (check, then put) but did not lose a race in hundreds of trials.
+    barrier = threading.Barrier(8)
+    results: dict[int, bool] = {}
+
+    def contend(i: int) -> None:
+        barrier.wait()
+        results[i] = storage.put_if_absent("race", f"writer-{i}".encode())
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, won in results.items() if won]
+    assert len(results) == 8
+    assert len(winners) == 1
+    assert storage.get("race") == f"writer-{winners[0]}".encode()
+
+
+def test_delete_is_idempotent(storage: Storage) -> None:
+    storage.put("a/b", b"1")
+    storage.delete("a/b")
+    storage.delete("a/b")
+    storage.delete("never/existed")
+    assert not storage.exists("a/b")
+    with pytest.raises(KeyNotFoundError):
+        storage.get("a/b")
+    storage.put("a", b"a file where a folder was")
+    assert storage.get("a") == b"a file where a folder was"
+
+
+def test_delete_many(storage: Storage) -> None:
+    for key in ("x/1", "x/2", "x/3", "y"):
+        storage.put(key, b"v")
+    storage.delete_many(["x/1", "x/3", "missing"])
+    storage.delete_many([])
+    assert list(storage.list()) == ["x/2", "y"]
+    with pytest.raises(TypeError):
+        storage.delete_many("x/2")  # a single key, not an iterable of keys
+
+
+def test_list_prefixes_and_nesting(storage: Storage) -> None:
+    # No key is also a "folder" of other keys: a filesystem cannot hold both.
+    keys = ["a0", "ab", "a/b/c", "a/b2", "a/c", "b/a", "tensors/x/chunks/1", "z"]
+    for key in reversed(keys):
+        storage.put(key, b"")
+    assert list(storage.list()) == sorted(keys)
+    assert list(storage.list("")) == sorted(keys)
+    assert list(storage.list("a/")) == ["a/b/c", "a/b2", "a/c"]
+    assert list(storage.list("a")) == ["a/b/c", "a/b2", "a/c", "a0", "ab"]
+    assert list(storage.list("a/b")) == ["a/b/c", "a/b2"]
+    assert list(storage.list("a/b/")) == ["a/b/c"]
+    assert list(storage.list("tensors/x/")) == ["tensors/x/chunks/1"]
+    assert list(storage.list("nothing/")) == []
+    assert list(storage.list("tens")) == ["tensors/x/chunks/1"]
+
+
+def test_clear(storage: Storage) -> None:
+    for key in ("keep", "drop/1", "drop/2/3", "dropped"):
+        storage.put(key, b"v")
+    storage.clear("drop/")
+    assert list(storage.list()) == ["dropped", "keep"]
+    storage.clear()
+    assert list(storage.list()) == []
+
+
+def test_exists_and_info(storage: Storage) -> None:
+    assert not storage.exists("k")
+    storage.put("k", b"12345")
+    assert storage.exists("k")
+    info = storage.info("k")
+    assert isinstance(info, ObjectInfo)
+    assert info.size == 5
+    assert info.version
+    assert storage.info("k") == info
+    storage.put("k", b"54321")
+    assert storage.info("k").size == 5
+    assert storage.info("k").version != info.version
+    assert not storage.exists("k/inside")
+    assert not storage.exists("missing")
+
+
+def test_folders_are_not_keys(storage: Storage) -> None:
+    storage.put("dir/file", b"v")
+    assert not storage.exists("dir")
+    with pytest.raises(KeyNotFoundError):
+        storage.get("dir")
+
+
+def test_get_many(storage: Storage) -> None:
+    keys = [f"many/{i:03d}" for i in range(40)]
+    for i, key in enumerate(keys):
+        storage.put(key, str(i).encode())
+    wanted = keys[::-1] + keys[:3]
+    got = list(storage.get_many(wanted))
+    assert [k for k, _ in got] == wanted
+    assert all(v == str(int(k.split("/")[1])).encode() for k, v in got)
+    assert list(storage.get_many([])) == []
+    with pytest.raises(KeyNotFoundError):
+        list(storage.get_many(["many/000", "many/missing"]))
+
+
+@pytest.mark.parametrize(
+    "key", ["", "/abs", "a//b", "a/", "../up", "a/../b", "a/./b", ".", "nul\x00"]
+)
+def test_invalid_keys(storage: Storage, key: str) -> None:
+    with pytest.raises(ValueError):
+        storage.put(key, b"v")
+    with pytest.raises(ValueError):
+        storage.get(key)
+
+
+def test_read_only_refuses_every_write(storage_target, storage: Storage) -> None:
+    storage.put("k", b"v")
+    ro = storage_target.open(read_only=True)
+    assert ro.read_only
+    assert not storage.read_only
+    writes = {
+        "put": lambda: ro.put("k2", b"v"),
+        "put_if_absent": lambda: ro.put_if_absent("k2", b"v"),
+        "delete": lambda: ro.delete("k2"),
+        "delete_many": lambda: ro.delete_many(["k2"]),
+        "clear": lambda: ro.clear("k2"),
+    }
+    for name, write in writes.items():
+        with pytest.raises(ReadOnlyError) as info:
+            write()
+        assert "k2" in str(info.value), name
+        assert "read_only=False" in str(info.value), name
+    assert ro.get("k") == b"v"
+    assert list(ro.list()) == ["k"]
+    assert not storage.exists("k2")
+    view = storage.with_read_only()
+    with pytest.raises(ReadOnlyError):
+        view.put("k2", b"v")
+    assert view.get("k") == b"v"
+    writable = view.with_read_only(False)
+    writable.put("k2", b"w")
+    assert storage.get("k2") == b"w"
+
+
+def test_pickle_round_trip(storage: Storage) -> None:
+    storage.put("before", b"1")
+    storage.get("before")  # any lazily created client now exists
+    clone = pickle.loads(pickle.dumps(storage))
+    assert type(clone) is type(storage)
+    assert clone.url == storage.url
+    assert clone.get("before") == b"1"
+    clone.put("after", b"2")
+    assert storage.get("after") == b"2"
+    ro = pickle.loads(pickle.dumps(storage.with_read_only()))
+    assert ro.read_only
+
+
+def test_url_reopens_the_same_data(storage_target, storage: Storage) -> None:
+    from tensorlake.storage import from_url
+
+    storage.put("k", b"v")
+    again = from_url(storage.url, creds=storage_target.creds)
+    assert type(again) is type(storage)
+    assert again.get("k") == b"v"
+
+
+def test_concurrent_puts(storage: Storage) -> None:
+    def write(i: int) -> None:
+        for j in range(5):
+            storage.put(f"t{i}/k{j}", f"{i}-{j}".encode())
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(list(storage.list())) == 40
+    assert storage.get("t7/k4") == b"7-4"
