@@ -84,7 +84,7 @@ class Dataset:
     def info(self) -> Info:
         if self._group:
             raise DatasetError("Groups have no info of their own; use the dataset's info.")
-        return Info(self._core.info, self._core.changed)
+        return Info(self._core.info, self._core.changed, self._core.check_writable)
 
     # -- length -----------------------------------------------------------------------
     def _lengths(self) -> list[int]:

@@ -16,20 +16,28 @@ class Info(MutableMapping[str, Any]):
         ds.labels.info.class_names
     """
 
-    __slots__ = ("_data", "_on_change")
+    __slots__ = ("_before_change", "_data", "_on_change")
 
-    def __init__(self, data: dict[str, Any], on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        on_change: Callable[[], None],
+        before_change: Callable[[], None] = lambda: None,
+    ) -> None:
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_before_change", before_change)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._before_change()
         self._data[key] = value
         self._on_change()
 
     def __delitem__(self, key: str) -> None:
+        self._before_change()
         del self._data[key]
         self._on_change()
 
@@ -49,6 +57,7 @@ class Info(MutableMapping[str, Any]):
         self[key] = value
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # one save, not one per key
+        self._before_change()
         self._data.update(*args, **kwargs)
         self._on_change()
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
-from tensorlake.engine.batch_decode import decode_batch
+from tensorlake.engine.batch_decode import decode_batch, object_array
 from tensorlake.engine.sample_codec import decode
 from tensorlake.errors import DatasetError
 
@@ -70,7 +70,7 @@ class Tensor:
 
     @property
     def info(self) -> Info:
-        return Info(self.meta.info, self._core.changed)
+        return Info(self.meta.info, self._core.changed, self._core.check_writable)
 
     @property
     def base_htype(self) -> str:
@@ -124,7 +124,7 @@ class Tensor:
             yield self[i]
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        view = self[item]
+        view = self if item is Ellipsis else self[item]
         if view._index.sub:
             raise DatasetError("Assigning to part of a sample is not supported; assign the whole row.")
         rows = view._rows()
@@ -147,7 +147,7 @@ class Tensor:
             data, shape = engine.read_stored([self._index.rows])[0]
             value = decode(meta, data, shape)
             if meta.htype in ("text", "json"):
-                value = np.array([value], dtype=str if meta.htype == "text" else object)
+                value = object_array([value], meta.htype)
             return value[self._index.sub] if self._index.sub else value
         stored = engine.read_stored(self._rows())
         values = decode_batch(meta, stored, aslist)

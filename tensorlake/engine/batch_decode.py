@@ -33,6 +33,16 @@ def _decode_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def object_array(values: Sequence[Any], htype: str) -> np.ndarray:
+    """A 1-D array of text (``str`` dtype) or json (``object``) values, never nested."""
+    if htype == "text":
+        return np.array(values, dtype=str)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # lists must stay single objects, not a new axis
+        out[i] = v
+    return out
+
+
 def uniform_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
     if not shapes:
         return None
@@ -46,9 +56,11 @@ def decode_batch(meta: TensorMeta, stored: Sequence[Stored], aslist: bool) -> An
         values = [decode(meta, data, shape) for data, shape in stored]
         if aslist:
             return values
-        return np.array(values, dtype=str if meta.htype == "text" else object).reshape(len(values), 1)
+        return object_array(values, meta.htype).reshape(len(values), 1)
     shapes = [shape for _, shape in stored]
     shape = uniform_shape(shapes)
+    if not stored and meta.min_shape is not None and meta.min_shape == meta.max_shape:
+        shape = meta.min_shape  # an empty selection of a fixed-shape tensor keeps its shape
     images = meta.sample_compression in IMAGE_COMPRESSIONS
     if aslist:
         if images and len(stored) > 1:

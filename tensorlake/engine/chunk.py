@@ -59,7 +59,9 @@ def encode_chunk(
     offsets = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
     crcs = np.fromiter((zlib.crc32(r) for r in rows), dtype=np.uint32, count=n)
-    shapes = np.ascontiguousarray(shapes, dtype=np.uint32).reshape(n, -1)
+    shapes = np.ascontiguousarray(shapes, dtype=np.uint32)
+    if shapes.ndim != 2:
+        shapes = shapes.reshape(n, -1)
     payload = b"".join(rows)
     if chunk_compression is not None:
         payload = compress(payload, chunk_compression)

@@ -10,7 +10,8 @@ the manifest that no longer names it is stored. Chunks are never modified in pla
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,21 @@ class TensorEngine:
     # -- reads ----------------------------------------------------------------------
     def read_stored(self, rows: Sequence[int] | np.ndarray) -> list[Encoded]:
         """Stored bytes and shape of each row (checksum-verified), in the order asked."""
+        with self._chunks_must_exist():
+            return self._read_stored(rows)
+
+    @contextmanager
+    def _chunks_must_exist(self) -> Iterator[None]:
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise FormatError(
+                f"Tensor '{self.meta.name}' refers to a chunk that is missing from storage "
+                f"({err.key}). The dataset is damaged; reset() to the last commit may help.",
+                key=err.key,
+            ) from err
+
+    def _read_stored(self, rows: Sequence[int] | np.ndarray) -> list[Encoded]:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         out: list[Encoded | None] = [None] * len(rows)
         sealed = self.table.num_rows
@@ -212,17 +228,10 @@ class TensorEngine:
                 missing.append(key)
             else:
                 found[k] = chunk
-        try:
-            for key, data in self.storage.get_many(missing):
-                chunk = Chunk(data, key)
-                self._cache.put(chunk)
-                found[wanted[key]] = chunk
-        except KeyNotFoundError as err:
-            raise FormatError(
-                f"Tensor '{self.meta.name}' refers to a chunk that is missing from storage "
-                f"({err.key}). The dataset is damaged; reset() to the last commit may help.",
-                key=err.key,
-            ) from err
+        for key, data in self.storage.get_many(missing):
+            chunk = Chunk(data, key)
+            self._cache.put(chunk)
+            found[wanted[key]] = chunk
         return found
 
     def _read_tiled(self, j: int, chunks: dict[int, Chunk]) -> Encoded:
@@ -244,6 +253,10 @@ class TensorEngine:
 
     def read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
         """Each row's shape, from chunk headers only (no sample data is fetched)."""
+        with self._chunks_must_exist():
+            return self._read_shapes(rows)
+
+    def _read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
         shapes = []
         sealed = self.table.num_rows
         for row in np.asarray(rows, dtype=np.int64).reshape(-1).tolist():
