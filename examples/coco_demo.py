@@ -19,9 +19,9 @@ import numpy as np
 from pycocotools.coco import COCO
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_coco import generate  # noqa: E402
+from synthetic_coco import generate
 
-import tensorlake as tl  # noqa: E402
+import tensorlake as tl
 
 
 def ingest(coco: COCO, image_dir: Path, ds: tl.Dataset) -> int:
@@ -41,7 +41,9 @@ def ingest(coco: COCO, image_dir: Path, ds: tl.Dataset) -> int:
             ds.append(
                 {
                     "images": tl.read(image_dir / info["file_name"]),
-                    "categories": np.array([index_of[a["category_id"]] for a in anns], dtype=np.uint32),
+                    "categories": np.array(
+                        [index_of[a["category_id"]] for a in anns], dtype=np.uint32
+                    ),
                     "boxes": np.array([a["bbox"] for a in anns], dtype=np.float32),
                     "masks": masks,
                 }
@@ -72,9 +74,13 @@ def main() -> None:
             expected = (source / "images" / coco.loadImgs(img_id)[0]["file_name"]).read_bytes()
             assert row.images.tobytes() == expected, "image bytes changed"
         images = ds.images[:16].numpy()
-        print(f"read back and verified {len(ds)} rows in {time.perf_counter() - start:.2f}s; "
-              f"first 16 images decoded to {images.shape} {images.dtype}")
-        print(f"row 0: {len(ds.boxes[0].numpy())} objects, labels {ds.categories[0].data()['text']}")
+        print(
+            f"read back and verified {len(ds)} rows in {time.perf_counter() - start:.2f}s; "
+            f"first 16 images decoded to {images.shape} {images.dtype}"
+        )
+        print(
+            f"row 0: {len(ds.boxes[0].numpy())} objects, labels {ds.categories[0].data()['text']}"
+        )
         ds.summary()
 
 

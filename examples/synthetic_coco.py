@@ -16,13 +16,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-CATEGORIES = [{"id": i + 1, "name": f"category_{i:02d}", "supercategory": f"super_{i // 10}"} for i in range(80)]
+CATEGORIES = [
+    {"id": i + 1, "name": f"category_{i:02d}", "supercategory": f"super_{i // 10}"}
+    for i in range(80)
+]
 
 
 def _photo(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Smooth structure plus texture: compresses like a photograph, not like noise or flat colour."""
     coarse = rng.integers(0, 256, (height // 32 + 2, width // 32 + 2, 3), dtype=np.uint8)
-    base = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.int16)
+    base = np.asarray(
+        Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.int16
+    )
     texture = rng.normal(0, 5, (height, width, 1)).astype(np.int16)
     return np.clip(base + texture, 0, 255).astype(np.uint8)
 
@@ -37,7 +42,9 @@ def _polygon(rng: np.random.Generator, width: int, height: int) -> list[float]:
     return np.round(np.stack([xs, ys], 1).reshape(-1), 2).tolist()
 
 
-def generate(out_dir: str | Path, n_images: int, width: int = 640, height: int = 480, seed: int = 0) -> Path:
+def generate(
+    out_dir: str | Path, n_images: int, width: int = 640, height: int = 480, seed: int = 0
+) -> Path:
     """Write ``n_images`` JPEGs under ``out_dir/images`` and ``out_dir/instances.json``; return the JSON path."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -69,7 +76,9 @@ def generate(out_dir: str | Path, n_images: int, width: int = 640, height: int =
         canvas.save(out / "images" / name, format="JPEG", quality=90)
         images.append({"id": image_id, "file_name": name, "width": width, "height": height})
     ann_path = out / "instances.json"
-    ann_path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
+    ann_path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES})
+    )
     return ann_path
 
 

@@ -11,12 +11,29 @@ import tensorlake as tl
 
 PACKAGE = Path(tl.__file__).parent
 # lower layers first; a module may import only from its own layer or those before it
-LAYERS = ["errors", "config", "_version", "storage", "compression", "engine", "api", "compute", "integrations", "ingest", "cli"]
+LAYERS = [
+    "errors",
+    "config",
+    "_version",
+    "storage",
+    "compression",
+    "engine",
+    "api",
+    "compute",
+    "integrations",
+    "ingest",
+    "cli",
+]
 
 
 def test_all_is_sorted_and_complete():
     assert tl.__all__ == sorted(tl.__all__)
-    public = {n for n in dir(tl) if not n.startswith("_") and n not in {"api", "engine", "storage", "compression", "errors", "config", "cli"}}
+    public = {
+        n
+        for n in dir(tl)
+        if not n.startswith("_")
+        and n not in {"api", "engine", "storage", "compression", "errors", "config", "cli"}
+    }
     assert public <= set(tl.__all__) | {"annotations"}
     for name in tl.__all__:
         assert hasattr(tl, name), name
@@ -67,7 +84,9 @@ def test_cli_prints_version_and_info(tmp_path):
     cli = [sys.executable, "-m", "tensorlake.cli.main"]
     out = subprocess.run([*cli, "--version"], capture_output=True, text=True, check=True)
     assert tl.__version__ in out.stdout
-    out = subprocess.run([*cli, "info", str(tmp_path / "ds")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [*cli, "info", str(tmp_path / "ds")], capture_output=True, text=True, check=True
+    )
     assert "x" in out.stdout and "(1, 3)" in out.stdout
     bad = subprocess.run([*cli, "info", str(tmp_path / "none")], capture_output=True, text=True)
     assert bad.returncode == 1 and "No dataset" in bad.stderr

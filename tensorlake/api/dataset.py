@@ -194,17 +194,25 @@ class Dataset:
         self._core.delete_tensor(self._full(name))
 
     # -- writes -----------------------------------------------------------------------
-    def append(self, sample: Mapping[str, Any], skip_ok: bool = False, append_empty: bool = False) -> None:
+    def append(
+        self, sample: Mapping[str, Any], skip_ok: bool = False, append_empty: bool = False
+    ) -> None:
         """Append one row; if any value is invalid, no tensor changes.
 
         ``skip_ok`` leaves tensors not named in ``sample`` shorter; ``append_empty``
         is not supported (tensors have no empty value) and raises.
         """
         if append_empty:
-            raise DatasetError("append_empty is not supported: give every tensor a value or use skip_ok=True.")
+            raise DatasetError(
+                "append_empty is not supported: give every tensor a value or use skip_ok=True."
+            )
         self.extend({k: [v] for k, v in sample.items()}, skip_ok=skip_ok)
 
-    def extend(self, samples: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], skip_ok: bool = False) -> None:
+    def extend(
+        self,
+        samples: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+        skip_ok: bool = False,
+    ) -> None:
         """Append many rows: a dict of equal-length lists, or a list of row dicts."""
         self._check_not_view("extend")
         if not isinstance(samples, Mapping):
@@ -216,7 +224,9 @@ class Dataset:
         columns = {}
         for name, values in samples.items():
             if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-                raise SampleError(f"extend() needs a sequence of samples for '{name}'; use append() for one row.")
+                raise SampleError(
+                    f"extend() needs a sequence of samples for '{name}'; use append() for one row."
+                )
             columns[self._full(name)] = values
         self._core.append_rows(columns, skip_ok=skip_ok, scope=self._tensor_names())
 

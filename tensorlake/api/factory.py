@@ -37,7 +37,9 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
     return Dataset(DatasetCore(storage, url, False, version_state.DEFAULT_BRANCH))
 
 
-def load(path: PathLike, read_only: bool | None = None, creds: dict | None = None, **kwargs: Any) -> Dataset:
+def load(
+    path: PathLike, read_only: bool | None = None, creds: dict | None = None, **kwargs: Any
+) -> Dataset:
     """Open an existing dataset; ``read_only=True`` refuses every write.
 
     Example::
@@ -51,7 +53,12 @@ def load(path: PathLike, read_only: bool | None = None, creds: dict | None = Non
     return Dataset(DatasetCore(storage, url, bool(read_only), version_state.DEFAULT_BRANCH))
 
 
-def dataset(path: PathLike, read_only: bool | None = None, overwrite: bool = False, creds: dict | None = None) -> Dataset:
+def dataset(
+    path: PathLike,
+    read_only: bool | None = None,
+    overwrite: bool = False,
+    creds: dict | None = None,
+) -> Dataset:
     """Load the dataset at ``path`` if there is one, else create it empty."""
     if not overwrite and exists(path, creds=creds):
         return load(path, read_only=read_only, creds=creds)

@@ -47,7 +47,9 @@ class Index:
             head, rest = item, ()
         if self.is_scalar:  # indexing inside one sample
             if self.sub:
-                raise IndexError("A sample view can be indexed once; index the numpy() result instead.")
+                raise IndexError(
+                    "A sample view can be indexed once; index the numpy() result instead."
+                )
             return Index(self.rows, item if isinstance(item, tuple) else (item,))
         current = self.resolve(total)
         rows = _select(current, head)
@@ -75,7 +77,7 @@ def _select(current: range | np.ndarray, item: Any) -> int | range | np.ndarray:
             raise IndexError(f"Index {i} is out of range for {n} rows.")
         return int(current[i])
     if isinstance(item, slice):
-        return current[item] if isinstance(current, range) else current[item]
+        return current[item]
     if item is Ellipsis:
         return current
     arr = np.asarray(item)
@@ -84,7 +86,9 @@ def _select(current: range | np.ndarray, item: Any) -> int | range | np.ndarray:
             raise IndexError(f"A boolean mask must have {n} entries, got {arr.shape}.")
         arr = np.flatnonzero(arr)
     if arr.dtype.kind not in "iu" and arr.size:
-        raise IndexError(f"Rows must be selected by int, slice, list of ints or mask, not {item!r}.")
+        raise IndexError(
+            f"Rows must be selected by int, slice, list of ints or mask, not {item!r}."
+        )
     arr = arr.astype(np.int64).reshape(-1)
     if arr.size and (arr.min() < -n or arr.max() >= n):
         raise IndexError(f"Row indices {item!r} out of range for {n} rows.")

@@ -94,7 +94,9 @@ class Tensor:
         engine = self._engine
         if self._index.is_scalar:
             shape = engine.read_shapes([self._index.rows])[0]
-            return np.empty(shape, dtype=np.bool_)[self._index.sub].shape if self._index.sub else shape
+            return (
+                np.empty(shape, dtype=np.bool_)[self._index.sub].shape if self._index.sub else shape
+            )
         n = len(self)
         if self._index.is_full:
             meta = engine.meta
@@ -126,10 +128,14 @@ class Tensor:
     def __setitem__(self, item: Any, value: Any) -> None:
         view = self if item is Ellipsis else self[item]
         if view._index.sub:
-            raise DatasetError("Assigning to part of a sample is not supported; assign the whole row.")
+            raise DatasetError(
+                "Assigning to part of a sample is not supported; assign the whole row."
+            )
         rows = view._rows()
         values = [value] if view._index.is_scalar else value
-        if not view._index.is_scalar and (isinstance(values, (str, bytes)) or len(values) != len(rows)):
+        if not view._index.is_scalar and (
+            isinstance(values, (str, bytes)) or len(values) != len(rows)
+        ):
             raise DatasetError(f"{len(rows)} rows selected; give a sequence of {len(rows)} values.")
         self._core.update_rows(self.key, rows.tolist(), list(values))
 
@@ -188,7 +194,9 @@ class Tensor:
     def tobytes(self) -> bytes:
         """The stored bytes of one row (e.g. the JPEG file as appended)."""
         if not self._index.is_scalar:
-            raise DatasetError("tobytes() reads one row: index the tensor first, e.g. t[0].tobytes().")
+            raise DatasetError(
+                "tobytes() reads one row: index the tensor first, e.g. t[0].tobytes()."
+            )
         data, _ = self._engine.read_stored([self._index.rows])[0]
         return bytes(data)
 

@@ -28,7 +28,9 @@ def _decode_pool() -> ThreadPoolExecutor:
     """A process-wide pool, recreated after a fork (threads do not survive one)."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
-        _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="tl-decode")
+        _pool = ThreadPoolExecutor(
+            max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="tl-decode"
+        )
         _pool_pid = os.getpid()
     return _pool
 
@@ -73,7 +75,11 @@ def decode_batch(meta: TensorMeta, stored: Sequence[Stored], aslist: bool) -> An
         )
     out = np.empty((len(stored), *(shape or ())), dtype=np.dtype(meta.dtype or "float64"))
     if images and len(stored) > 1:
-        list(_decode_pool().map(lambda k: decode(meta, stored[k][0], shape, out=out[k]), range(len(stored))))
+        list(
+            _decode_pool().map(
+                lambda k: decode(meta, stored[k][0], shape, out=out[k]), range(len(stored))
+            )
+        )
     else:
         for k, (data, shp) in enumerate(stored):
             decode(meta, data, shp, out=out[k])

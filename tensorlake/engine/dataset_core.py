@@ -109,9 +109,13 @@ class DatasetCore:
         info = check_info_args(spec, kwargs)
         compression = resolve_compression(spec, sample_compression)
         chunk_comp = resolve_compression(get_htype("generic"), chunk_compression)
-        if spec.dtype is not None and dtype is not None and spec.name != "generic":
-            if np.dtype(dtype) != np.dtype(spec.dtype) and not spec.scalar:
-                raise ValueError(f"htype '{htype}' stores {spec.dtype}; dtype={dtype!r} conflicts.")
+        if (
+            spec.dtype is not None
+            and dtype is not None
+            and not spec.scalar
+            and np.dtype(dtype) != np.dtype(spec.dtype)
+        ):
+            raise ValueError(f"htype '{htype}' stores {spec.dtype}; dtype={dtype!r} conflicts.")
         resolved_dtype = spec.dtype if spec.dtype is not None else _dtype_name(dtype)
         meta = TensorMeta(
             name=name,
@@ -185,7 +189,9 @@ class DatasetCore:
         self.check_writable()
         engine = self.engine(name)
         if len(rows) != len(values):
-            raise SampleError(f"{len(rows)} rows selected but {len(values)} values given.", tensor=name)
+            raise SampleError(
+                f"{len(rows)} rows selected but {len(values)} values given.", tensor=name
+            )
         pending = sample_codec.Pending.of(engine.meta)
         encoded = [sample_codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
         for row, sample in zip(rows, encoded):
@@ -233,4 +239,3 @@ def _dtype_name(dtype: Any) -> str | None:
     if dtype is None:
         return None
     return np.dtype(dtype).name
-

@@ -86,7 +86,8 @@ def check_info_args(htype: Htype, kwargs: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(
             f"create_tensor() got unexpected arguments {sorted(unknown)} for htype "
-            f"'{htype.name}'" + (f"; it accepts {list(htype.info_keys)}." if htype.info_keys else ".")
+            f"'{htype.name}'"
+            + (f"; it accepts {list(htype.info_keys)}." if htype.info_keys else ".")
         )
     info: dict[str, Any] = {}
     if htype.name == "class_label":
@@ -107,7 +108,9 @@ def check_info_args(htype: Htype, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode()
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    ).encode()
 
 
 def _json_default(obj: Any) -> Any:

@@ -54,7 +54,9 @@ class _Invalid(Exception):
     """Raised inside validation; turned into SampleError with tensor and row."""
 
 
-def encode(meta: TensorMeta, value: Any, pending: Pending, row: int) -> tuple[bytes, tuple[int, ...]]:
+def encode(
+    meta: TensorMeta, value: Any, pending: Pending, row: int
+) -> tuple[bytes, tuple[int, ...]]:
     """Validate ``value`` for ``meta`` and return its stored bytes and shape."""
     try:
         return _encode(meta, value, pending)
@@ -118,7 +120,9 @@ def _to_array(htype: str, value: Any, meta: TensorMeta, pending: Pending) -> np.
     try:
         arr = np.asarray(value)
     except ValueError as err:
-        raise _Invalid(f"cannot be made into an array ({err}); ragged rows need one array each.") from None
+        raise _Invalid(
+            f"cannot be made into an array ({err}); ragged rows need one array each."
+        ) from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise _Invalid(f"expected numeric data, got an array of {arr.dtype}.")
     if htype == "bbox":
@@ -190,7 +194,9 @@ def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[
                 f"expected an image of shape (H, W, C) with C in {_CHANNELS[htype]}, got {shape}."
             )
     elif htype in _RANKS and len(shape) not in _RANKS[htype]:
-        raise _Invalid(f"expected a {_RANKS[htype][0]}-D sample for htype '{htype}', got shape {shape}.")
+        raise _Invalid(
+            f"expected a {_RANKS[htype][0]}-D sample for htype '{htype}', got shape {shape}."
+        )
     if htype == "bbox" and shape[1] != 4:
         raise _Invalid(f"expected boxes of shape (N, 4), got {shape}.")
     if pending.ndim is None:
@@ -210,14 +216,19 @@ def _check_dtype(meta: TensorMeta, dtype: np.dtype, pending: Pending) -> None:
 
 
 def decode(
-    meta: TensorMeta, data: memoryview | bytes, shape: tuple[int, ...], out: np.ndarray | None = None
+    meta: TensorMeta,
+    data: memoryview | bytes,
+    shape: tuple[int, ...],
+    out: np.ndarray | None = None,
 ) -> Any:
     """Stored bytes -> the value a reader gets (array, or str / object for text and json)."""
     compression = meta.sample_compression
     if compression in IMAGE_COMPRESSIONS:
         arr = decode_image(data, out=out)
         if arr.shape != tuple(shape):
-            raise FormatError(f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}.")
+            raise FormatError(
+                f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}."
+            )
         return arr
     raw = decompress(data, compression) if compression else data
     if meta.htype == "text":

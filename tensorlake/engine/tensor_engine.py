@@ -132,7 +132,9 @@ class TensorEngine:
         for i in range(count):
             kind = KIND_LAST_TILE if i == count - 1 else KIND_TILE
             end = row_end if kind == KIND_LAST_TILE else row_end - 1
-            self.table.append(self._write([view[i * step : (i + 1) * step]], [shape], end, kind, (i, count)))
+            self.table.append(
+                self._write([view[i * step : (i + 1) * step]], [shape], end, kind, (i, count))
+            )
 
     # -- flush ----------------------------------------------------------------------
     def flush_chunks(self) -> None:
@@ -205,7 +207,10 @@ class TensorEngine:
                     if chunk is None:
                         out[pos] = self._read_one_ranged(j, local)
                     else:
-                        out[pos] = (chunk.row(local), tuple(int(s) for s in chunk.header.shapes[local]))
+                        out[pos] = (
+                            chunk.row(local),
+                            tuple(int(s) for s in chunk.header.shapes[local]),
+                        )
         if len(rows):
             self._last_row_read = int(rows[-1])
         return out  # type: ignore[return-value]
@@ -323,7 +328,11 @@ class TensorEngine:
                 for t in range(count):
                     kind = KIND_LAST_TILE if t == count - 1 else KIND_TILE
                     end = start_row + i + (1 if kind == KIND_LAST_TILE else 0)
-                    refs.append(self._write([view[t * step : (t + 1) * step]], [shapes[i]], end, kind, (t, count)))
+                    refs.append(
+                        self._write(
+                            [view[t * step : (t + 1) * step]], [shapes[i]], end, kind, (t, count)
+                        )
+                    )
                 continue
             if batch and batch_bytes + len(data) > limit:
                 emit(batch)

@@ -75,7 +75,9 @@ class Commit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Commit:
-        return cls(**{k: d.get(k) for k in cls.__slots__ if k != "extra"}, extra=d.get("extra") or {})
+        return cls(
+            **{k: d.get(k) for k in cls.__slots__ if k != "extra"}, extra=d.get("extra") or {}
+        )
 
 
 def dataset_exists(storage: Storage) -> bool:
@@ -121,7 +123,9 @@ def check_format(storage: Storage) -> dict[str, Any]:
 
 
 def write_commit(storage: Storage, commit: Commit, manifest: Manifest) -> None:
-    storage.put(commit_key(commit.id), pack({"commit": commit.to_dict(), "manifest": manifest.to_dict()}))
+    storage.put(
+        commit_key(commit.id), pack({"commit": commit.to_dict(), "manifest": manifest.to_dict()})
+    )
 
 
 def read_commit(storage: Storage, commit_id: str) -> tuple[Commit, Manifest]:

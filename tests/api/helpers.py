@@ -21,7 +21,9 @@ def jpeg_bytes(h: int, w: int, seed: int = 0, quality: int = 90) -> bytes:
 def ragged_rows(seed: int = 0, n: int = 6) -> dict[str, list]:
     """One value per htype per row, with shapes that change from row to row."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {k: [] for k in ("generic", "images", "labels", "boxes", "masks", "emb", "text", "meta")}
+    rows: dict[str, list] = {
+        k: [] for k in ("generic", "images", "labels", "boxes", "masks", "emb", "text", "meta")
+    }
     for i in range(n):
         k = i % 3 + 1
         rows["generic"].append(rng.normal(size=(i + 1, 2)).astype(np.float64))

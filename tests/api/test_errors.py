@@ -76,7 +76,7 @@ def test_schema_errors():
         ds.create_tensor("x")
     assert ds.create_tensor("x", exist_ok=True).key == "x"
     with pytest.raises(AttributeError, match="tensor 'nope'"):
-        ds.nope
+        _ = ds.nope
 
 
 def test_read_only(storage_target):

@@ -48,7 +48,9 @@ def test_reopen_in_fresh_process(storage_target):
         json.dump(out, sys.stdout)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     for name, values in rows.items():
@@ -141,7 +143,10 @@ def test_chunk_boundaries_and_tiles(storage_target):
     ds = tl.empty(storage_target.url, creds=storage_target.creds)
     ds.create_tensor("x", dtype="uint8", max_chunk_size=1000)
     rng = np.random.default_rng(0)
-    values = [rng.integers(0, 255, size, dtype=np.uint8) for size in (10, 600, 2500, 3, 999, 1001, 7000, 5)]
+    values = [
+        rng.integers(0, 255, size, dtype=np.uint8)
+        for size in (10, 600, 2500, 3, 999, 1001, 7000, 5)
+    ]
     with ds:
         ds.x.extend(values)
     for t in (ds, tl.load(storage_target.url, creds=storage_target.creds)):

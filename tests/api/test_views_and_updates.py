@@ -32,7 +32,10 @@ def _index_strategy():
 
 
 @settings(max_examples=150, deadline=None)
-@given(first=_index_strategy(), second=st.one_of(st.none(), st.slices(N), st.lists(st.integers(0, 3), max_size=4)))
+@given(
+    first=_index_strategy(),
+    second=st.one_of(st.none(), st.slices(N), st.lists(st.integers(0, 3), max_size=4)),
+)
 def test_indexing_matches_numpy(numbered, first, second):
     ref = np.array([[i, -i] for i in range(N)], dtype=np.int32)
     expected = ref[first]
@@ -86,7 +89,9 @@ def test_updates(storage_target):
     with ds:
         ds.create_tensor("x", dtype="int64", max_chunk_size=100)
         ds.create_tensor("t", htype="text")
-        ds.extend({"x": [np.full(i % 4 + 1, i) for i in range(30)], "t": [str(i) for i in range(30)]})
+        ds.extend(
+            {"x": [np.full(i % 4 + 1, i) for i in range(30)], "t": [str(i) for i in range(30)]}
+        )
     ds.x[3] = [100, 101, 102]
     ds.x[29] = np.arange(50)  # last row, oversized -> tiled
     ds.x[[0, 10]] = [[7], [8, 8]]

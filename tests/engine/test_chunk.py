@@ -23,7 +23,12 @@ rows_strategy = st.lists(st.binary(max_size=300), max_size=20)
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows=rows_strategy, ndim=st.integers(0, 3), cc=st.sampled_from([None, "lz4"]), seed=st.integers(0, 1000))
+@given(
+    rows=rows_strategy,
+    ndim=st.integers(0, 3),
+    cc=st.sampled_from([None, "lz4"]),
+    seed=st.integers(0, 1000),
+)
 def test_chunk_round_trip(rows, ndim, cc, seed):
     rng = np.random.default_rng(seed)
     shapes = rng.integers(0, 1000, (len(rows), ndim)).astype(np.uint32)
@@ -40,7 +45,10 @@ def test_chunk_round_trip(rows, ndim, cc, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows=st.lists(st.binary(min_size=1, max_size=100), min_size=1, max_size=10), pos=st.integers(0, 10_000))
+@given(
+    rows=st.lists(st.binary(min_size=1, max_size=100), min_size=1, max_size=10),
+    pos=st.integers(0, 10_000),
+)
 def test_any_flipped_byte_is_detected(rows, pos):
     data, _ = encode_chunk(rows, np.zeros((len(rows), 1)))
     damaged = bytearray(data)
@@ -78,7 +86,19 @@ def test_manifest_round_trip():
     table = ChunkTable()
     for i in range(1000):
         table.append(ChunkRef(i, (i + 1) * 1000, 123, 45))
-    meta = TensorMeta("images", "image", "uint8", "jpeg", None, 8 << 20, 1_000_000, (1, 2, 3), (4, 5, 3), False, {"x": [1]})
+    meta = TensorMeta(
+        "images",
+        "image",
+        "uint8",
+        "jpeg",
+        None,
+        8 << 20,
+        1_000_000,
+        (1, 2, 3),
+        (4, 5, 3),
+        False,
+        {"x": [1]},
+    )
     m = Manifest({"images": TensorState(meta, table)}, {"a": 1}, ["g"])
     back = Manifest.from_dict(unpack(pack(m.to_dict()), "m"))
     assert back.tensors["images"].meta == meta
