@@ -20,7 +20,7 @@ class ChunkWriter:
     Memory storage is written inline: there is no I/O to overlap.
     """
 
-    def __init__(self, storage: Storage, max_in_flight: int = 8) -> None:
+    def __init__(self, storage: Storage, max_in_flight: int = 4) -> None:
         self._storage = storage
         self._inline = isinstance(storage, MemoryStorage)
         self._max = max_in_flight

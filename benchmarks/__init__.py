@@ -1,0 +1,1 @@
+"""Benchmarks: tensorlake against its peers and the machine's ceiling (see README.md)."""
