@@ -155,8 +155,13 @@ class Tensor:
             if meta.htype in ("text", "json"):
                 value = object_array([value], meta.htype)
             return value[self._index.sub] if self._index.sub else value
-        stored = engine.read_stored(self._rows())
-        values = decode_batch(meta, stored, aslist)
+        rows = self._rows()
+        fast = (
+            None
+            if aslist or meta.htype in ("text", "json")
+            else engine.read_fixed(rows, self.dtype)
+        )
+        values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
         sub = self._index.sub
         if sub:
             values = [v[sub[1:]] for v in values] if aslist else values[sub]

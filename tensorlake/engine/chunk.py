@@ -4,7 +4,8 @@ Layout (all integers little-endian)::
 
     prefix  16 bytes   magic b"TLCK" | format major u16 | flags u16 | header_len u32 | header_crc u32
     header  msgpack    {"n": rows, "offsets": u64[n+1], "shapes": u32[n*ndim], "ndim": k,
-                        "crcs": u32[n], "cc": chunk compression | None, "tile": [i, k] | None}
+                        "crcs": u32[n], "cc": chunk compression | None, "tile": [i, k] | None,
+                        "pcrc": CRC32 of the payload | None}
     payload            the rows' stored bytes back to back (compressed as a whole when "cc" is set)
 
 Why this shape: the manifest records ``header_nbytes`` for each chunk, so reading one row
@@ -45,6 +46,7 @@ class ChunkHeader:
     chunk_compression: str | None
     tile: tuple[int, int] | None
     header_nbytes: int  # prefix + header: where the payload starts
+    payload_crc: int | None = None  # CRC32 of the uncompressed payload, for chunks of small rows
 
 
 def encode_chunk(
@@ -63,6 +65,9 @@ def encode_chunk(
     if shapes.ndim != 2:
         shapes = shapes.reshape(n, -1)
     payload = b"".join(rows)
+    # Many small rows: one checksum over the payload lets whole-chunk reads verify in one
+    # pass instead of one call per row (per-row CRCs still serve single-row reads).
+    pcrc = zlib.crc32(payload) if n > 64 and len(payload) < 4096 * n else None
     if chunk_compression is not None:
         payload = compress(payload, chunk_compression)
     header = msgpack.packb(
@@ -74,6 +79,7 @@ def encode_chunk(
             "crcs": crcs.tobytes(),
             "cc": chunk_compression,
             "tile": list(tile) if tile else None,
+            "pcrc": pcrc,
         }
     )
     prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), zlib.crc32(header))
@@ -84,9 +90,11 @@ def header_nbytes_of(head: bytes | memoryview, key: str = "") -> int:
     """Length of prefix+header, read from the first ``PREFIX_NBYTES`` bytes of a chunk."""
     if len(head) < PREFIX_NBYTES:
         raise FormatError(f"Chunk '{key}' is truncated ({len(head)} bytes).", key=key)
-    magic, major, _flags, header_len, _crc = _PREFIX.unpack_from(head)
+    magic, major, flags, header_len, _crc = _PREFIX.unpack_from(head)
     if magic != MAGIC:
         raise FormatError(f"Object '{key}' is not a tensorlake chunk (bad magic).", key=key)
+    if flags != 0 or major == 0:
+        raise FormatError(f"Chunk '{key}' has a corrupt prefix.", key=key)
     if major > CHUNK_FORMAT_MAJOR:
         raise FormatError(
             f"Chunk '{key}' has format version {major}, newer than this tensorlake "
@@ -116,19 +124,20 @@ def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
     if offsets.shape != (n + 1,) or crcs.shape != (n,):
         raise FormatError(f"Chunk '{key}' header is inconsistent.", key=key)
     tile = tuple(h["tile"]) if h.get("tile") else None
-    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end)
+    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end, h.get("pcrc"))
 
 
 class Chunk:
     """A chunk read whole: its header and (lazily decompressed) payload."""
 
-    __slots__ = ("_payload", "_raw", "header", "key")
+    __slots__ = ("_payload", "_raw", "_verified", "header", "key")
 
     def __init__(self, data: bytes, key: str = "") -> None:
         self.key = key
         self.header = decode_header(data, key)
         self._raw = memoryview(data)[self.header.header_nbytes :]
         self._payload: memoryview | None = None
+        self._verified = False
 
     @property
     def nbytes(self) -> int:
@@ -151,6 +160,19 @@ class Chunk:
 
     def rows(self) -> list[memoryview]:
         return [self.row(i) for i in range(self.header.n_rows)]
+
+    def verified_payload(self) -> memoryview:
+        """The whole payload, every row's checksum checked (once per chunk object)."""
+        if not self._verified:
+            expected = self.header.payload_crc
+            if expected is None:
+                self.rows()
+            elif zlib.crc32(self.payload()) != expected:
+                raise FormatError(
+                    f"Chunk '{self.key}' is corrupt (checksum mismatch).", key=self.key
+                )
+            self._verified = True
+        return self.payload()
 
 
 def verify_row(data: memoryview | bytes, header: ChunkHeader, i: int, key: str) -> memoryview:

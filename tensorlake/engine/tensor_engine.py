@@ -83,7 +83,8 @@ class TensorEngine:
             n = len(data)
             if n > limit:
                 self._seal()
-                self._write_tiles(data, shape, self.table.num_rows + 1)
+                for ref in self._tile_refs(data, shape, self.table.num_rows):
+                    self.table.append(ref)
             else:
                 if self._open_rows and self._open_nbytes + n > limit:
                     self._seal()
@@ -125,16 +126,19 @@ class TensorEngine:
         self._writer.put(self._key(chunk_id), data)
         return ChunkRef(chunk_id, row_end, len(data), header_nbytes, kind, True)
 
-    def _write_tiles(self, data: bytes | memoryview, shape: tuple[int, ...], row_end: int) -> None:
-        view = memoryview(data)
-        step = self.meta.max_chunk_size
+    def _tile_refs(
+        self, data: bytes | memoryview, shape: tuple[int, ...], row: int
+    ) -> list[ChunkRef]:
+        """Write a sample larger than the chunk size as consecutive tile chunks."""
+        view, step = memoryview(data), self.meta.max_chunk_size
         count = -(-len(view) // step)
-        for i in range(count):
-            kind = KIND_LAST_TILE if i == count - 1 else KIND_TILE
-            end = row_end if kind == KIND_LAST_TILE else row_end - 1
-            self.table.append(
-                self._write([view[i * step : (i + 1) * step]], [shape], end, kind, (i, count))
-            )
+        refs = []
+        for t in range(count):
+            last = t == count - 1
+            piece = [view[t * step : (t + 1) * step]]
+            kind = KIND_LAST_TILE if last else KIND_TILE
+            refs.append(self._write(piece, [shape], row + int(last), kind, (t, count)))
+        return refs
 
     # -- flush ----------------------------------------------------------------------
     def flush_chunks(self) -> None:
@@ -256,6 +260,31 @@ class TensorEngine:
         start, end = row_range(header, local)
         return verify_row(self.storage.get_range(key, start, end), header, local, key), shape
 
+    def read_fixed(self, rows: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+        """Rows of a raw (uncompressed, non-bool) fixed-shape tensor as one array, vectorised
+        per chunk; None when the rows are not all in such chunks (callers fall back)."""
+        if self.meta.sample_compression is not None or self.meta.chunk_compression is not None:
+            return None
+        shape = self.meta.min_shape
+        if shape is None or shape != self.meta.max_shape or dtype == np.bool_ or len(rows) == 0:
+            return None
+        if int(rows.max()) >= self.table.num_rows or self.table.column("kind").any():
+            return None
+        with self._chunks_must_exist():
+            js = self.table.locate_many(rows)
+            order = np.argsort(js, kind="stable")
+            entries, firsts = np.unique(js[order], return_index=True)
+            chunks = self._fetch(entries.tolist())
+            out = np.empty((len(rows), *shape), dtype=dtype)
+            starts = np.concatenate([[0], self.table.row_ends])
+            bounds = [*firsts.tolist(), len(rows)]
+            for k, j in enumerate(entries.tolist()):
+                payload = chunks[j].verified_payload()
+                table = np.frombuffer(payload, dtype=dtype).reshape(-1, *shape)
+                positions = order[bounds[k] : bounds[k + 1]]
+                out[positions] = table[rows[positions] - starts[j]]
+        return out
+
     def read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
         """Each row's shape, from chunk headers only (no sample data is fetched)."""
         with self._chunks_must_exist():
@@ -323,16 +352,7 @@ class TensorEngine:
             if len(data) > limit:
                 emit(batch)
                 batch, batch_bytes = [], 0
-                view, step = memoryview(data), limit
-                count = -(-len(view) // step)
-                for t in range(count):
-                    kind = KIND_LAST_TILE if t == count - 1 else KIND_TILE
-                    end = start_row + i + (1 if kind == KIND_LAST_TILE else 0)
-                    refs.append(
-                        self._write(
-                            [view[t * step : (t + 1) * step]], [shapes[i]], end, kind, (t, count)
-                        )
-                    )
+                refs.extend(self._tile_refs(data, shapes[i], start_row + i))
                 continue
             if batch and batch_bytes + len(data) > limit:
                 emit(batch)

@@ -163,3 +163,20 @@ def test_newer_format_is_refused(tmp_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(tl.FormatError, match="Upgrade tensorlake"):
         tl.load(tmp_path / "ds")
+
+
+def test_corrupt_chunk_of_small_rows_fails_the_vectorised_read(tmp_path):
+    from tensorlake.storage import LocalStorage
+
+    ds = tl.empty(tmp_path / "ds")
+    with ds:
+        ds.create_tensor("ids", dtype="int64")
+        ds.ids.extend(np.arange(1000).reshape(-1, 1))
+    np.testing.assert_array_equal(tl.load(tmp_path / "ds").ids.numpy()[:, 0], np.arange(1000))
+    storage = LocalStorage(tmp_path / "ds")
+    (key,) = _chunk_keys(storage)
+    data = bytearray(storage.get(key))
+    data[-100] ^= 0x01
+    storage.put(key, bytes(data))
+    with pytest.raises(tl.FormatError, match="checksum"):
+        tl.load(tmp_path / "ds", read_only=True).ids.numpy()
