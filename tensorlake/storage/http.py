@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from email.message import Message
 from typing import Any, Self
 
-from tensorlake.errors import KeyNotFoundError, ReadOnlyError, StorageError
+from tensorlake.errors import ReadOnlyError, StorageError
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, threaded_get_many
 
 __all__ = ["HTTPStorage"]
@@ -161,13 +161,6 @@ class HTTPStorage(Storage):
         else:
             size = len(body)
         return ObjectInfo(size=size, version=_version(headers))
-
-    def _exists(self, key: str) -> bool:
-        try:
-            self._info(key)
-        except KeyNotFoundError:
-            return False
-        return True
 
     def _list(self, prefix: str) -> Iterator[str]:
         raise StorageError(
