@@ -10,7 +10,7 @@ from tensorlake.api.info import Info
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.dataset_core import DatasetCore
-from tensorlake.engine.htypes import _UNSET
+from tensorlake.engine.htypes import UNSET
 from tensorlake.errors import DatasetError, SampleError, TensorNotFoundError
 
 
@@ -153,7 +153,7 @@ class Dataset:
         name: str,
         htype: str = "generic",
         dtype: Any = None,
-        sample_compression: str | None = _UNSET,
+        sample_compression: str | None = UNSET,
         chunk_compression: str | None = None,
         hidden: bool = False,
         max_chunk_size: int | None = None,

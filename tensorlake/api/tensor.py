@@ -94,9 +94,9 @@ class Tensor:
         engine = self._engine
         if self._index.is_scalar:
             shape = engine.read_shapes([self._index.rows])[0]
-            return (
-                np.empty(shape, dtype=np.bool_)[self._index.sub].shape if self._index.sub else shape
-            )
+            if not self._index.sub:
+                return shape
+            return np.broadcast_to(np.empty((), np.bool_), shape)[self._index.sub].shape  # no data
         n = len(self)
         if self._index.is_full:
             meta = engine.meta

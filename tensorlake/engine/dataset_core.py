@@ -15,7 +15,7 @@ import numpy as np
 
 from tensorlake import config
 from tensorlake.engine import sample_codec, version_state
-from tensorlake.engine.htypes import _UNSET, check_info_args, get_htype, resolve_compression
+from tensorlake.engine.htypes import UNSET, check_info_args, get_htype, resolve_compression
 from tensorlake.engine.io import ChunkCache, ChunkWriter
 from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
 from tensorlake.engine.tensor_engine import TensorEngine
@@ -58,6 +58,7 @@ class DatasetCore:
         }
         self.batch_depth = 0
         self.dirty = False
+        self._garbage: list[str] = []  # chunks of deleted tensors, removed after the manifest
 
     # -- guards ---------------------------------------------------------------------
     def check_writable(self) -> None:
@@ -87,7 +88,7 @@ class DatasetCore:
         name: str,
         htype: str = "generic",
         dtype: Any = None,
-        sample_compression: Any = _UNSET,
+        sample_compression: Any = UNSET,
         chunk_compression: str | None = None,
         max_chunk_size: int | None = None,
         hidden: bool = False,
@@ -149,8 +150,8 @@ class DatasetCore:
         self.check_writable()
         engine = self.engine(name)
         del self.engines[name]
+        self._garbage.extend(engine.staged_chunk_keys())
         self.changed()
-        self.storage.delete_many(engine.staged_chunk_keys())
 
     # -- writes ---------------------------------------------------------------------
     def append_rows(
@@ -206,8 +207,9 @@ class DatasetCore:
             engine.flush_chunks()
         self.writer.wait()
         version_state.write_staging(self.storage, self.branch, self.commit_id, self.manifest())
-        garbage = [k for e in self.engines.values() for k in e.take_garbage()]
-        if garbage:
+        garbage, self._garbage = self._garbage, []
+        garbage += [k for e in self.engines.values() for k in e.take_garbage()]
+        if garbage:  # only now that no stored manifest names them
             self.storage.delete_many(garbage)
         self.dirty = False
 

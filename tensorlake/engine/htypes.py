@@ -16,7 +16,7 @@ import numpy as np
 from tensorlake.compression import normalize_compression
 
 IMAGE_COMPRESSIONS = ("jpeg", "png")
-_UNSET: Any = object()  # create_tensor argument not given
+UNSET: Any = object()  # marks a create_tensor argument the user did not give
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Htype:
 
     name: str
     dtype: str | None  # fixed dtype, or None when the first sample (or dtype=) decides
-    sample_compression: Any = None  # default; _UNSET means the user must choose
+    sample_compression: Any = None  # default; UNSET means the user must choose
     compressions: tuple[str | None, ...] = (None, "lz4")
     ndims: tuple[int, ...] | None = None  # allowed sample ranks after normalisation
     info_keys: tuple[str, ...] = ()  # create_tensor keyword arguments kept in tensor.info
@@ -36,9 +36,9 @@ HTYPES: dict[str, Htype] = {
     h.name: h
     for h in (
         Htype("generic", None),
-        Htype("image", "uint8", _UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
-        Htype("image.rgb", "uint8", _UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
-        Htype("image.gray", "uint8", _UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
+        Htype("image", "uint8", UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
+        Htype("image.rgb", "uint8", UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
+        Htype("image.gray", "uint8", UNSET, (None, "lz4", *IMAGE_COMPRESSIONS), (3,)),
         Htype("class_label", "uint32", None, (None, "lz4"), (1,), ("class_names",)),
         Htype("bbox", "float32", None, (None, "lz4"), (2,), ("coords",)),
         Htype("binary_mask", "bool", "lz4", (None, "lz4"), (3,)),
@@ -63,8 +63,8 @@ def get_htype(name: str) -> Htype:
 
 def resolve_compression(htype: Htype, sample_compression: Any) -> str | None:
     """The sample compression a new tensor gets, validated against its htype."""
-    if sample_compression is _UNSET:
-        if htype.sample_compression is _UNSET:
+    if sample_compression is UNSET:
+        if htype.sample_compression is UNSET:
             raise ValueError(
                 f"htype '{htype.name}' needs an explicit sample_compression: one of "
                 f"{', '.join(repr(c) for c in htype.compressions)} (e.g. 'jpeg' to store "

@@ -116,12 +116,14 @@ class ChunkTable:
 
     def replace(self, start: int, stop: int, refs: list[ChunkRef]) -> None:
         """Replace entries ``[start, stop)`` by ``refs`` (used by row updates)."""
-        kept = self.refs()
-        kept[start:stop] = refs
-        fresh = ChunkTable()
-        for r in kept:
-            fresh.append(r)
-        self._cols, self._n = fresh._cols, fresh._n
+        new = ChunkTable()
+        for r in refs:
+            new.append(r)
+        self._cols = {
+            k: np.concatenate([self.column(k)[:start], new.column(k), self.column(k)[stop:]])
+            for k in _COLUMNS
+        }
+        self._n = len(self._cols["ids"])
 
     def locate(self, row: int) -> int:
         """Index of the entry where ``row`` ends (its last tile for a tiled sample)."""

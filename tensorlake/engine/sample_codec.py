@@ -62,8 +62,10 @@ def encode(
         return _encode(meta, value, pending)
     except _Invalid as err:
         raise SampleError(str(err), tensor=meta.name, index=row) from None
-    except SampleError as err:
+    except SampleError as err:  # e.g. an unreadable tl.read() path
         raise SampleError(str(err), tensor=meta.name, index=row) from err.__cause__
+    except FormatError as err:  # e.g. a tl.read() file that is not a valid image
+        raise SampleError(f"not a valid sample: {err}", tensor=meta.name, index=row) from err
 
 
 def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
@@ -82,7 +84,7 @@ def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tupl
     if isinstance(value, Sample):
         if compression is not None and value.compression == compression:
             shape = _check_shape(htype.name, value.shape, pending)
-            _check_dtype(meta, np.dtype(np.uint8), pending)
+            _check_dtype(np.dtype(np.uint8), pending)
             return value.buffer, shape
         if value.compression is None:
             raise _Invalid(f"{value!r} is not a jpeg or png image and cannot be decoded.")
@@ -177,12 +179,9 @@ def _cast(arr: np.ndarray, meta: TensorMeta, pending: Pending) -> np.ndarray:
         lo, hi = arr.min(), arr.max()
         if lo < info.min or hi > info.max:
             raise _Invalid(f"values [{lo}, {hi}] do not fit dtype {tdt}.")
-    if tdt.kind in "iu" and arr.dtype.kind == "f":
-        raise _Invalid(f"expected integers of dtype {tdt}, got floats ({arr.dtype}).")
     return arr.astype(tdt)
 
 
-_RANKS = {"class_label": (1,), "bbox": (2,), "embedding": (1,), "binary_mask": (3,)}
 _CHANNELS = {"image": (1, 3, 4), "image.rgb": (3,), "image.gray": (1,)}
 
 
@@ -193,10 +192,12 @@ def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[
             raise _Invalid(
                 f"expected an image of shape (H, W, C) with C in {_CHANNELS[htype]}, got {shape}."
             )
-    elif htype in _RANKS and len(shape) not in _RANKS[htype]:
-        raise _Invalid(
-            f"expected a {_RANKS[htype][0]}-D sample for htype '{htype}', got shape {shape}."
-        )
+    else:
+        ranks = get_htype(htype).ndims
+        if ranks is not None and len(shape) not in ranks:
+            raise _Invalid(
+                f"expected a {ranks[0]}-D sample for htype '{htype}', got shape {shape}."
+            )
     if htype == "bbox" and shape[1] != 4:
         raise _Invalid(f"expected boxes of shape (N, 4), got {shape}.")
     if pending.ndim is None:
@@ -208,7 +209,7 @@ def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[
     return shape
 
 
-def _check_dtype(meta: TensorMeta, dtype: np.dtype, pending: Pending) -> None:
+def _check_dtype(dtype: np.dtype, pending: Pending) -> None:
     if pending.dtype is None:
         pending.dtype = dtype.name
     elif np.dtype(pending.dtype) != dtype:

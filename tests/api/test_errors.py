@@ -180,3 +180,14 @@ def test_corrupt_chunk_of_small_rows_fails_the_vectorised_read(tmp_path):
     storage.put(key, bytes(data))
     with pytest.raises(tl.FormatError, match="checksum"):
         tl.load(tmp_path / "ds", read_only=True).ids.numpy()
+
+
+def test_unreadable_or_broken_files_are_sample_errors(tmp_path):
+    ds = tl.empty("mem://files", overwrite=True)
+    ds.create_tensor("images", htype="image", sample_compression="jpeg")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
+    for sample in (tl.read(broken), tl.read(tmp_path / "missing.jpg")):
+        with pytest.raises(tl.SampleError, match="tensor 'images', row 0"):
+            ds.images.append(sample)
+    assert len(ds.images) == 0

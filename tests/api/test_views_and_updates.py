@@ -79,6 +79,7 @@ def test_lengths_and_shapes():
     assert (len(ds), ds.min_len, ds.max_len) == (1, 1, 2)
     assert ds.a.shape == (2, None, 3)
     assert ds.a[1].shape == (4, 3)
+    assert ds.a[1, 1:3].shape == (2, 3)
     assert ds.a[0:1].shape == (1, 2, 3)
     with pytest.raises(tl.DatasetError, match="aslist=True"):
         ds.a.numpy()
@@ -130,3 +131,22 @@ def test_info_is_saved():
     again = tl.load("mem://info")
     assert dict(again.info) == {"description": "test", "source": "here", "n": 3}
     assert again.x.info.unit == "m"
+
+
+def test_delete_tensor_removes_its_chunks_after_the_manifest(storage_target):
+    ds = tl.empty(storage_target.url, creds=storage_target.creds)
+    with ds:
+        ds.create_tensor("keep")
+        ds.create_tensor("drop")
+        ds.extend({"keep": [[1], [2]], "drop": [[3], [4]]})
+    storage = storage_target.open()
+    assert any(k.startswith("tensors/drop/") for k in storage.list("tensors/"))
+    with ds:
+        ds.delete_tensor("drop")
+        # still inside the batch: the stored manifest names the chunks, so they stay
+        assert any(k.startswith("tensors/drop/") for k in storage.list("tensors/"))
+    assert not any(k.startswith("tensors/drop/") for k in storage.list("tensors/"))
+    again = tl.load(storage_target.url, creds=storage_target.creds)
+    assert list(again.tensors) == ["keep"] and again.keep.numpy().tolist() == [[1], [2]]
+    again.create_tensor("drop")
+    assert len(again.drop) == 0
