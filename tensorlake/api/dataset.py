@@ -9,6 +9,7 @@ from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
+from tensorlake.engine import history, version_state, versioning
 from tensorlake.engine.dataset_core import DatasetCore
 from tensorlake.engine.htypes import UNSET
 from tensorlake.errors import DatasetError, SampleError, TensorNotFoundError
@@ -51,6 +52,7 @@ class Dataset:
 
     @property
     def commit_id(self) -> str:
+        """The checked-out commit: the branch's head commit, or the past commit viewed."""
         return self._core.commit_id
 
     @property
@@ -84,7 +86,7 @@ class Dataset:
     def info(self) -> Info:
         if self._group:
             raise DatasetError("Groups have no info of their own; use the dataset's info.")
-        return Info(self._core.info, self._core.changed, self._core.check_writable)
+        return Info(self._core.info, self._core.info_changed, self._core.check_writable)
 
     # -- length -----------------------------------------------------------------------
     def _lengths(self) -> list[int]:
@@ -253,6 +255,81 @@ class Dataset:
     def _check_not_view(self, op: str) -> None:
         if not self._index.is_full:
             raise DatasetError(f"{op}() is not allowed on a view; call it on the dataset.")
+
+    # -- versions ---------------------------------------------------------------------
+    def commit(self, message: str | None = None, allow_empty: bool = False) -> str:
+        """Record the current state of the branch as a commit; returns its id.
+
+        Copies no data: the commit shares every unchanged chunk with its parent.
+        Raises ``VersionError`` when nothing changed, unless ``allow_empty=True``.
+        """
+        self._check_not_view("commit")
+        return versioning.commit(self._core, message, allow_empty)
+
+    @property
+    def commits(self) -> list[dict[str, Any]]:
+        """Commits from the current one back to the first, newest first: dicts with
+        ``commit``, ``author``, ``time``, ``message``, ``branch`` and extra fields
+        such as ``samples_processed`` (checkpoints of ``compute``)."""
+        return history.commits(self._core)
+
+    def log(self) -> None:
+        """Print the commit history of the checked-out version."""
+        print(history.format_log(self._core))
+
+    @property
+    def branches(self) -> list[str]:
+        return version_state.list_branches(self._core.storage)
+
+    @property
+    def has_head_changes(self) -> bool:
+        """Whether the branch has changes since its head commit (committed or not)."""
+        return versioning.has_head_changes(self._core)
+
+    def checkout(self, address: str, create: bool = False) -> str:
+        """Switch to a branch or a commit id (a past commit is read-only), or with
+        ``create=True`` start branch ``address`` here. Returns the commit id.
+
+        Example::
+
+            ds.checkout("relabel", create=True)   # uncommitted changes are committed first
+            ds.checkout("main")
+            ds.checkout(first_commit_id)          # read-only view of the past
+        """
+        self._check_not_view("checkout")
+        return versioning.checkout(self._core, address, create)
+
+    def delete_branch(self, name: str) -> None:
+        """Delete a branch (not the checked-out one, not main) and whatever only it used."""
+        versioning.delete_branch(self._core, name)
+
+    def diff(
+        self, id_1: str | None = None, id_2: str | None = None, as_dict: bool = False
+    ) -> dict[str, Any] | None:
+        """Show what changed between two versions (branch names or commit ids), each side
+        since their common ancestor: tensors created or deleted, rows added and updated.
+
+        ``diff()`` compares the current state with its head commit (the uncommitted
+        changes); ``diff(a)`` the current state with ``a``; ``diff(a, b)`` ``a`` with ``b``.
+        Prints unless ``as_dict=True``, which returns the changes instead.
+        """
+        result = history.diff(self._core, id_1, id_2)
+        if as_dict:
+            return result
+        print(history.format_diff(result))
+        return None
+
+    def reset(self) -> None:
+        """Drop all changes since the head commit, flushed or not, and delete the chunks
+        they (or a crashed writer) left behind. After a crash this restores the last
+        commit (the last checkpoint of ``compute``) exactly."""
+        self._check_not_view("reset")
+        versioning.reset(self._core)
+
+    def gc(self) -> dict[str, int]:
+        """Delete stored objects no version refers to (left by crashes, resets and
+        deleted branches); returns how many objects of each kind were removed."""
+        return versioning.gc(self._core)
 
     # -- display ----------------------------------------------------------------------
     def summary(self) -> None:

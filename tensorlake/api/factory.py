@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
 from tensorlake.engine import version_state
 from tensorlake.engine.dataset_core import DatasetCore
-from tensorlake.errors import DatasetNotFoundError
+from tensorlake.errors import DatasetNotFoundError, VersionError
 from tensorlake.storage import Storage, from_url
 
 PathLike = str | os.PathLike
@@ -38,19 +37,48 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
 
 
 def load(
-    path: PathLike, read_only: bool | None = None, creds: dict | None = None, **kwargs: Any
+    path: PathLike,
+    read_only: bool | None = None,
+    creds: dict | None = None,
+    reset: bool = False,
+    version: str | None = None,
 ) -> Dataset:
-    """Open an existing dataset; ``read_only=True`` refuses every write.
+    """Open an existing dataset at its ``main`` branch.
+
+    ``read_only=True`` refuses every write. ``version`` (or ``path@version``) opens a
+    branch or a past commit (read-only). ``reset=True`` first drops the branch's
+    uncommitted changes: after a crash it restores the last commit (checkpoint) exactly.
 
     Example::
 
-        ds = tl.load("./coco", read_only=True)
+        ds = tl.load("./coco", reset=True)
+        old = tl.load("s3://bucket/coco@3f2a9c01b7e4", read_only=True, creds=creds)
     """
-    if kwargs:
-        raise TypeError(f"load() got unexpected arguments {sorted(kwargs)}")
-    storage, url = _storage(path, creds, read_only=bool(read_only))
+    url = os.fspath(path)
+    if version is None:
+        url, version = _split_version(url, creds)
+    storage, url = _storage(url, creds, read_only=bool(read_only))
     version_state.check_format(storage)
-    return Dataset(DatasetCore(storage, url, bool(read_only), version_state.DEFAULT_BRANCH))
+    branch, commit_id = version_state.DEFAULT_BRANCH, None
+    if version is not None:
+        found_branch, found_commit = version_state.resolve_ref(storage, version)
+        branch, commit_id = (found_branch, None) if found_branch else (branch, found_commit)
+    if reset and (read_only or commit_id is not None):
+        raise VersionError("reset=True needs a writable branch; drop read_only or version.")
+    ds = Dataset(DatasetCore(storage, url, bool(read_only), branch, commit_id))
+    if reset:
+        ds.reset()
+    return ds
+
+
+def _split_version(url: str, creds: dict | None) -> tuple[str, str | None]:
+    """``path@version`` -> (path, version), when ``path`` alone is the dataset."""
+    head, sep, tail = url.rpartition("@")
+    if not sep or not head or "/" in tail or not tail:
+        return url, None
+    if exists(url, creds=creds) or not exists(head, creds=creds):
+        return url, None
+    return head, tail
 
 
 def dataset(

@@ -70,7 +70,8 @@ class Tensor:
 
     @property
     def info(self) -> Info:
-        return Info(self.meta.info, self._core.changed, self._core.check_writable)
+        name, core = self.key, self._core
+        return Info(self.meta.info, lambda: core.info_changed(name), core.check_writable)
 
     @property
     def base_htype(self) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from tensorlake import config
 from tensorlake.engine import sample_codec, version_state
+from tensorlake.engine.changes import DATASET_INFO, Changes
 from tensorlake.engine.htypes import UNSET, check_info_args, get_htype, resolve_compression
 from tensorlake.engine.io import ChunkCache, ChunkWriter
 from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
@@ -40,25 +41,76 @@ def check_name(name: str) -> None:
 
 
 class DatasetCore:
-    """Tensors of the checked-out version, their engines, and the write protocol."""
+    """Tensors of the checked-out version, their engines, and the write protocol.
 
-    def __init__(self, storage: Storage, url: str, read_only: bool, branch: str) -> None:
+    A core is at a branch (writable: its head commit plus staged changes) or, detached,
+    at a past commit (read-only). Version operations (commit, checkout, reset ...) live
+    in ``versioning.py`` and rebuild the state through ``install``.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        url: str,
+        read_only: bool,
+        branch: str = version_state.DEFAULT_BRANCH,
+        commit_id: str | None = None,
+    ) -> None:
         self.storage = storage
         self.url = url
         self.read_only = read_only
-        self.branch = branch
-        self.commit_id, manifest = version_state.load_branch(storage, branch)
         self.writer = ChunkWriter(storage)
         self.cache = ChunkCache()
+        self.store = version_state.ManifestStore(storage)
+        self.batch_depth = 0
+        if commit_id is None:
+            self.open_branch(branch)
+        else:
+            self.open_commit(commit_id)
+
+    def open_branch(self, branch: str) -> None:
+        head = version_state.read_head(self.storage, branch)
+        committed = version_state.read_commit(self.storage, head).manifest
+        staged = version_state.current_staging(self.storage, branch, head)
+        current = staged.manifest if staged is not None else committed
+        changes = staged.changes if staged is not None else Changes()
+        self.install(branch, head, self.store.load(current), changes)
+        self.head_changes = staged is not None
+        self.commit_segments = segment_set(committed)
+        self.staging_segments = segment_set(staged.manifest) if staged is not None else set()
+
+    def open_commit(self, commit_id: str) -> None:
+        stored = version_state.read_commit(self.storage, commit_id)
+        assert stored.commit is not None
+        manifest = self.store.load(stored.manifest)
+        self.install(stored.commit.branch, commit_id, manifest, Changes(), detached=True)
+        self.commit_segments = segment_set(stored.manifest)
+
+    def install(
+        self,
+        branch: str,
+        commit_id: str,
+        manifest: Manifest,
+        changes: Changes,
+        detached: bool = False,
+    ) -> None:
+        """Make ``manifest`` the checked-out state (discarding any unflushed state)."""
+        self.branch = branch
+        self.commit_id = commit_id
+        self.detached = detached
+        self.changes = changes
         self.info: dict[str, Any] = manifest.info
         self.groups: list[str] = manifest.groups
         self.engines: dict[str, TensorEngine] = {
-            name: TensorEngine(storage, s.meta, s.table, self.writer, self.cache)
+            name: TensorEngine(self.storage, s.meta, s.table, self.writer, self.cache)
             for name, s in manifest.tensors.items()
         }
-        self.batch_depth = 0
         self.dirty = False
+        self.head_changes = False  # anything since the head commit, flushed or not
         self._garbage: list[str] = []  # chunks of deleted tensors, removed after the manifest
+        # table segments named by the head commit and by the stored staging manifest
+        self.commit_segments: set[str] = set()
+        self.staging_segments: set[str] = set()
 
     # -- guards ---------------------------------------------------------------------
     def check_writable(self) -> None:
@@ -66,6 +118,12 @@ class DatasetCore:
             raise ReadOnlyError(
                 f"The dataset at {self.url} is open read-only. Open it with "
                 "tl.load(path, read_only=False) to modify it."
+            )
+        if self.detached:
+            raise ReadOnlyError(
+                f"Commit {self.commit_id[:12]} is a past version and cannot change. "
+                f"checkout('{self.branch}') to write on its branch, or "
+                "checkout('<new-branch>', create=True) to start a branch from here."
             )
 
     def engine(self, name: str) -> TensorEngine:
@@ -79,8 +137,13 @@ class DatasetCore:
     def changed(self) -> None:
         """Record a mutation; outside ``with ds:`` it is flushed at once."""
         self.dirty = True
+        self.head_changes = True
         if self.batch_depth == 0:
             self.flush()
+
+    def info_changed(self, tensor: str = DATASET_INFO) -> None:
+        self.changes.info_updated(tensor)
+        self.changed()
 
     # -- schema ---------------------------------------------------------------------
     def create_tensor(
@@ -151,6 +214,7 @@ class DatasetCore:
         engine = self.engine(name)
         del self.engines[name]
         self._garbage.extend(engine.staged_chunk_keys())
+        self.changes.tensor_deleted(name)
         self.changed()
 
     # -- writes ---------------------------------------------------------------------
@@ -197,6 +261,7 @@ class DatasetCore:
         encoded = [sample_codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
         for row, sample in zip(rows, encoded):
             engine.update_encoded(int(row), sample, pending)
+        self.changes.rows_updated(name, rows)
         self.changed()
 
     def flush(self) -> None:
@@ -206,12 +271,20 @@ class DatasetCore:
         for engine in self.engines.values():
             engine.flush_chunks()
         self.writer.wait()
-        version_state.write_staging(self.storage, self.branch, self.commit_id, self.manifest())
+        stored = self.store.save(self.manifest())
+        version_state.write_staging(self.storage, self.branch, self.commit_id, stored, self.changes)
+        old, self.staging_segments = self.staging_segments, segment_set(stored)
+        self.delete_garbage(old)
+        self.dirty = False
+
+    def delete_garbage(self, old_segments: set[str]) -> None:
+        """Delete superseded chunks and ``old_segments``, except what the stored state
+        names; only call once no stored manifest names them."""
         garbage, self._garbage = self._garbage, []
         garbage += [k for e in self.engines.values() for k in e.take_garbage()]
-        if garbage:  # only now that no stored manifest names them
+        garbage += sorted(old_segments - self.staging_segments - self.commit_segments)
+        if garbage:
             self.storage.delete_many(garbage)
-        self.dirty = False
 
     def manifest(self) -> Manifest:
         return Manifest(
@@ -230,6 +303,10 @@ class DatasetCore:
     def lengths(self, names: Sequence[str] | None = None) -> list[int]:
         names = list(self.engines) if names is None else names
         return [self.engines[n].num_rows for n in names if not self.engines[n].meta.hidden]
+
+
+def segment_set(stored_manifest: dict[str, Any]) -> set[str]:
+    return {k for keys in Manifest.segment_keys(stored_manifest).values() for k in keys}
 
 
 def _parents(name: str) -> list[str]:

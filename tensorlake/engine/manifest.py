@@ -4,6 +4,11 @@ A manifest is small and mutable in memory, immutable once written as a commit. T
 table is columnar (numpy arrays serialised as raw bytes), so a dataset of a million rows
 in a thousand chunks opens by decoding a few kilobytes, and locating a row is one
 ``searchsorted`` over ``row_ends``.
+
+On storage a chunk table is cut into segments of ``SEGMENT_ENTRIES`` entries, each stored
+once under the hash of its bytes. A commit or flush writes only the segments that changed
+(usually the last one) plus a small manifest naming them, so what a commit writes grows
+with what changed, not with the size of the dataset.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ MANIFEST_FORMAT_MAJOR = 1
 KIND_ROWS = 0  # whole rows
 KIND_TILE = 1  # a slice of one sample that continues in the next entry
 KIND_LAST_TILE = 2  # the last slice: the sample's row ends here
+
+SEGMENT_ENTRIES = 1024
 
 _COLUMNS = {
     "ids": np.uint64,
@@ -142,6 +149,27 @@ class ChunkTable:
             first -= 1
         return first, j + 1
 
+    def slice(self, start: int, stop: int) -> ChunkTable:
+        stop = min(stop, self._n)
+        return ChunkTable({k: v[start:stop].copy() for k, v in self._cols.items()})
+
+    @classmethod
+    def concat(cls, tables: list[ChunkTable]) -> ChunkTable:
+        if not tables:
+            return cls()
+        return cls({k: np.concatenate([t.column(k) for t in tables]) for k in _COLUMNS})
+
+    def segments(self) -> list[bytes]:
+        """The table as stored: packed slices of ``SEGMENT_ENTRIES`` entries."""
+        return [
+            pack(self.slice(i, i + SEGMENT_ENTRIES).to_dict())
+            for i in range(0, self._n, SEGMENT_ENTRIES)
+        ]
+
+    @classmethod
+    def from_segments(cls, parts: list[bytes], what: str) -> ChunkTable:
+        return cls.concat([cls.from_dict(unpack(p, what)) for p in parts])
+
     def mark_committed(self) -> None:
         self._cols["staged"][: self._n] = 0
 
@@ -225,29 +253,40 @@ class Manifest:
             list(self.groups),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, segments: dict[str, list[str]]) -> dict[str, Any]:
+        """The stored form; ``segments`` names each tensor's stored table segments."""
         return {
             "format": MANIFEST_FORMAT_MAJOR,
             "tensors": [
-                {"meta": s.meta.to_dict(), "chunks": s.table.to_dict()}
-                for s in self.tensors.values()
+                {"meta": s.meta.to_dict(), "segments": segments[name]}
+                for name, s in self.tensors.items()
             ],
             "info": self.info,
             "groups": self.groups,
         }
 
+    @staticmethod
+    def segment_keys(d: dict[str, Any]) -> dict[str, list[str]]:
+        """Each tensor's table segments named by a stored manifest."""
+        check_manifest_format(d)
+        return {t["meta"]["name"]: list(t["segments"]) for t in d["tensors"]}
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Manifest:
-        if int(d.get("format", 0)) > MANIFEST_FORMAT_MAJOR:
-            raise FormatError(
-                f"Manifest format {d.get('format')} is newer than this tensorlake supports "
-                f"({MANIFEST_FORMAT_MAJOR}). Upgrade tensorlake."
-            )
+    def from_dict(cls, d: dict[str, Any], tables: dict[str, ChunkTable]) -> Manifest:
+        check_manifest_format(d)
         tensors = {}
         for t in d["tensors"]:
             meta = TensorMeta.from_dict(t["meta"])
-            tensors[meta.name] = TensorState(meta, ChunkTable.from_dict(t["chunks"]))
+            tensors[meta.name] = TensorState(meta, tables[meta.name])
         return cls(tensors, d.get("info") or {}, list(d.get("groups") or []))
+
+
+def check_manifest_format(d: dict[str, Any]) -> None:
+    if int(d.get("format", 0)) > MANIFEST_FORMAT_MAJOR:
+        raise FormatError(
+            f"Manifest format {d.get('format')} is newer than this tensorlake supports "
+            f"({MANIFEST_FORMAT_MAJOR}). Upgrade tensorlake."
+        )
 
 
 def pack(obj: Any) -> bytes:

@@ -6,6 +6,7 @@ Keys (see docs/format.md)::
     refs/heads/<branch>          the branch's head commit id (tiny, rewritten on commit)
     commits/<id>.msgpack         a commit: parent, message, time, author, manifest
     staging/<branch>.msgpack     the branch's uncommitted manifest (rewritten on flush)
+    tables/<hash>                a segment of a tensor's chunk table, stored once
 
 A crash at any instant leaves the last stored manifest intact: chunks are always written
 before the manifest that names them, and each manifest is a single atomic put.
@@ -14,18 +15,22 @@ before the manifest that names them, and each manifest is a single atomic put.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tensorlake.engine.manifest import Manifest, pack, unpack
+from tensorlake.engine.changes import Changes
+from tensorlake.engine.manifest import ChunkTable, Manifest, pack, unpack
 from tensorlake.errors import (
     DatasetExistsError,
     DatasetNotFoundError,
     FormatError,
     KeyNotFoundError,
+    VersionError,
 )
 from tensorlake.storage import Storage
 
@@ -33,6 +38,12 @@ FORMAT_MAJOR = 1
 FORMAT_VERSION = f"{FORMAT_MAJOR}.0"
 DATASET_META_KEY = "tensorlake.json"
 DEFAULT_BRANCH = "main"
+REFS_PREFIX = "refs/heads/"
+COMMITS_PREFIX = "commits/"
+STAGING_PREFIX = "staging/"
+SEGMENTS_PREFIX = "tables/"
+_BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 
 
 def new_commit_id() -> str:
@@ -40,15 +51,15 @@ def new_commit_id() -> str:
 
 
 def commit_key(commit_id: str) -> str:
-    return f"commits/{commit_id}.msgpack"
+    return f"{COMMITS_PREFIX}{commit_id}.msgpack"
 
 
 def ref_key(branch: str) -> str:
-    return f"refs/heads/{branch}"
+    return REFS_PREFIX + branch
 
 
 def staging_key(branch: str) -> str:
-    return f"staging/{branch}.msgpack"
+    return f"{STAGING_PREFIX}{branch}.msgpack"
 
 
 def user_name() -> str:
@@ -92,8 +103,8 @@ def create_dataset(storage: Storage, library_version: str) -> None:
             "tl.empty(..., overwrite=True) to replace it."
         )
     root = Commit(new_commit_id(), None, None, time.time(), user_name(), DEFAULT_BRANCH)
-    write_commit(storage, root, Manifest())
-    storage.put(ref_key(DEFAULT_BRANCH), root.id.encode())
+    write_commit(storage, root, Manifest().to_dict({}), Changes())
+    write_head(storage, DEFAULT_BRANCH, root.id)
     meta = {
         "format_version": FORMAT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -122,38 +133,150 @@ def check_format(storage: Storage) -> dict[str, Any]:
     return meta
 
 
-def write_commit(storage: Storage, commit: Commit, manifest: Manifest) -> None:
-    storage.put(
-        commit_key(commit.id), pack({"commit": commit.to_dict(), "manifest": manifest.to_dict()})
+class ManifestStore:
+    """Reads and writes manifests, storing each chunk-table segment once under its hash."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._stored: set[str] = set()  # segment keys known to exist
+
+    def save(self, manifest: Manifest) -> dict[str, Any]:
+        """Store the segments not stored yet; return the manifest's stored form."""
+        segments: dict[str, list[str]] = {}
+        for name, state in manifest.tensors.items():
+            keys = []
+            for part in state.table.segments():
+                key = segment_key(part)
+                if key not in self._stored:
+                    self.storage.put(key, part)
+                    self._stored.add(key)
+                keys.append(key)
+            segments[name] = keys
+        return manifest.to_dict(segments)
+
+    def load(self, d: dict[str, Any]) -> Manifest:
+        keys = Manifest.segment_keys(d)
+        wanted = sorted({k for ks in keys.values() for k in ks})
+        try:
+            parts = dict(self.storage.get_many(wanted))
+        except KeyNotFoundError as err:
+            raise FormatError(
+                f"A manifest at {self.storage.url} names a missing table segment ({err.key}).",
+                key=err.key,
+            ) from err
+        self._stored.update(parts)
+        tables = {
+            name: ChunkTable.from_segments([parts[k] for k in ks], f"Table segment of '{name}'")
+            for name, ks in keys.items()
+        }
+        return Manifest.from_dict(d, tables)
+
+
+def segment_key(part: bytes) -> str:
+    return SEGMENTS_PREFIX + hashlib.blake2b(part, digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class StoredVersion:
+    """A commit or staging object as stored: the manifest still in its stored form."""
+
+    manifest: dict[str, Any]
+    changes: Changes
+    commit: Commit | None = None  # for commits
+    base: str | None = None  # for staging: the commit it continues
+
+
+def write_commit(
+    storage: Storage, commit: Commit, manifest: dict[str, Any], changes: Changes
+) -> None:
+    obj = {"commit": commit.to_dict(), "manifest": manifest, "changes": changes.to_dict()}
+    storage.put(commit_key(commit.id), pack(obj))
+
+
+def read_commit(storage: Storage, commit_id: str) -> StoredVersion:
+    try:
+        raw = unpack(storage.get(commit_key(commit_id)), f"Commit {commit_id}")
+    except KeyNotFoundError:
+        raise VersionError(f"Commit {commit_id} is missing from {storage.url}.") from None
+    return StoredVersion(
+        raw["manifest"], Changes.from_dict(raw.get("changes")), Commit.from_dict(raw["commit"])
     )
 
 
-def read_commit(storage: Storage, commit_id: str) -> tuple[Commit, Manifest]:
-    raw = unpack(storage.get(commit_key(commit_id)), f"Commit {commit_id}")
-    return Commit.from_dict(raw["commit"]), Manifest.from_dict(raw["manifest"])
-
-
 def read_head(storage: Storage, branch: str) -> str:
-    return storage.get(ref_key(branch)).decode().strip()
+    try:
+        return storage.get(ref_key(branch)).decode().strip()
+    except KeyNotFoundError:
+        raise VersionError(
+            f"No branch '{branch}' in {storage.url}. Branches: {list_branches(storage)}."
+        ) from None
 
 
-def read_staging(storage: Storage, branch: str) -> tuple[str, Manifest] | None:
-    """The staged manifest of ``branch`` and the commit it was based on, if any."""
+def write_head(storage: Storage, branch: str, commit_id: str) -> None:
+    storage.put(ref_key(branch), commit_id.encode())
+
+
+def list_branches(storage: Storage) -> list[str]:
+    return [k[len(REFS_PREFIX) :] for k in storage.list(REFS_PREFIX)]
+
+
+def read_staging(storage: Storage, branch: str) -> StoredVersion | None:
+    """The staged (uncommitted) state of ``branch``, if any was flushed."""
     try:
         raw = unpack(storage.get(staging_key(branch)), f"Staging manifest of '{branch}'")
     except KeyNotFoundError:
         return None
-    return raw["base"], Manifest.from_dict(raw["manifest"])
+    return StoredVersion(raw["manifest"], Changes.from_dict(raw.get("changes")), base=raw["base"])
 
 
-def write_staging(storage: Storage, branch: str, base: str, manifest: Manifest) -> None:
-    storage.put(staging_key(branch), pack({"base": base, "manifest": manifest.to_dict()}))
+def write_staging(
+    storage: Storage, branch: str, base: str, manifest: dict[str, Any], changes: Changes
+) -> None:
+    obj = {"base": base, "manifest": manifest, "changes": changes.to_dict()}
+    storage.put(staging_key(branch), pack(obj))
 
 
-def load_branch(storage: Storage, branch: str) -> tuple[str, Manifest]:
-    """The head commit id of ``branch`` and its current (staged, else committed) manifest."""
-    head = read_head(storage, branch)
+def delete_staging(storage: Storage, branch: str) -> None:
+    storage.delete(staging_key(branch))
+
+
+def current_staging(storage: Storage, branch: str, head: str) -> StoredVersion | None:
+    """The branch's staging state if it continues ``head`` (a crash mid-commit can leave
+    one based on the previous head, which is obsolete)."""
     staged = read_staging(storage, branch)
-    if staged is not None and staged[0] == head:
-        return head, staged[1]
-    return head, read_commit(storage, head)[1]
+    return staged if staged is not None and staged.base == head else None
+
+
+def check_branch_name(name: str) -> None:
+    if not isinstance(name, str) or not _BRANCH.match(name) or _COMMIT_ID.match(name):
+        raise VersionError(
+            f"Invalid branch name {name!r}: use letters, digits, '_', '-', '.' (no '/'), "
+            "and not 40 hex digits (that is a commit id)."
+        )
+
+
+def resolve_ref(storage: Storage, ref: str) -> tuple[str | None, str]:
+    """``(branch, commit_id)`` for a branch name, or ``(None, id)`` for a commit id or a
+    unique prefix of one (at least 6 hex digits)."""
+    if not isinstance(ref, str) or not ref:
+        raise VersionError(f"A version is a branch name or a commit id, got {ref!r}.")
+    if "/" not in ref and storage.exists(ref_key(ref)):
+        return ref, read_head(storage, ref)
+    if re.fullmatch(r"[0-9a-f]{6,40}", ref):
+        if len(ref) == 40 and storage.exists(commit_key(ref)):
+            return None, ref
+        found = [
+            k[len(COMMITS_PREFIX) : -len(".msgpack")] for k in storage.list(COMMITS_PREFIX + ref)
+        ]
+        if len(found) == 1:
+            return None, found[0]
+        if len(found) > 1:
+            raise VersionError(f"'{ref}' matches {len(found)} commits; give more digits.")
+    raise VersionError(
+        f"No branch or commit '{ref}' in {storage.url}. Branches: {list_branches(storage)}; "
+        "see ds.log() for commit ids."
+    )
+
+
+def list_commit_ids(storage: Storage) -> list[str]:
+    return [k[len(COMMITS_PREFIX) : -len(".msgpack")] for k in storage.list(COMMITS_PREFIX)]

@@ -80,11 +80,13 @@ def test_chunk_table_locates_rows_and_tiles():
     assert [r.id for r in t.refs()] == [1, 5, 4]
 
 
-def test_manifest_round_trip():
-    from tensorlake.engine.manifest import pack, unpack
+def test_manifest_round_trip_through_segments():
+    from tensorlake.engine.manifest import SEGMENT_ENTRIES, pack, unpack
+    from tensorlake.engine.version_state import ManifestStore
+    from tensorlake.storage import MemoryStorage
 
     table = ChunkTable()
-    for i in range(1000):
+    for i in range(2500):
         table.append(ChunkRef(i, (i + 1) * 1000, 123, 45))
     meta = TensorMeta(
         "images",
@@ -100,9 +102,21 @@ def test_manifest_round_trip():
         {"x": [1]},
     )
     m = Manifest({"images": TensorState(meta, table)}, {"a": 1}, ["g"])
-    back = Manifest.from_dict(unpack(pack(m.to_dict()), "m"))
+    storage = MemoryStorage("manifest-round-trip")
+    stored = ManifestStore(storage).save(m)
+    assert len(stored["tensors"][0]["segments"]) == -(-2500 // SEGMENT_ENTRIES)
+    back = ManifestStore(storage).load(unpack(pack(stored), "m"))
     assert back.tensors["images"].meta == meta
-    np.testing.assert_array_equal(back.tensors["images"].table.row_ends, table.row_ends)
+    for column in ("ids", "row_ends", "nbytes", "header_nbytes", "kind", "staged"):
+        np.testing.assert_array_equal(
+            back.tensors["images"].table.column(column), table.column(column)
+        )
     assert back.info == {"a": 1} and back.groups == ["g"]
+    # one more entry rewrites only the last segment
+    puts_before = sorted(storage.list("tables/"))
+    table.append(ChunkRef(9999, 2_501_000, 1, 1))
+    again = ManifestStore(storage).save(m)["tensors"][0]["segments"]
+    assert again[:-1] == stored["tensors"][0]["segments"][:-1]
+    assert len(sorted(storage.list("tables/"))) == len(puts_before) + 1
     with pytest.raises(FormatError):
         unpack(b"\xc1garbage", "m")
