@@ -14,7 +14,7 @@ Example::
 
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
-from tensorlake.api.factory import dataset, delete, empty, exists, load
+from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.sample import Sample, read
 from tensorlake.errors import (
@@ -27,6 +27,7 @@ from tensorlake.errors import (
     LockedError,
     ReadOnlyError,
     SampleError,
+    StaleLockWarning,
     StorageError,
     TensorlakeError,
     TensorNotFoundError,
@@ -46,6 +47,7 @@ __all__ = [
     "ReadOnlyError",
     "Sample",
     "SampleError",
+    "StaleLockWarning",
     "StorageError",
     "Tensor",
     "TensorNotFoundError",
@@ -53,6 +55,7 @@ __all__ = [
     "TransformError",
     "VersionError",
     "__version__",
+    "break_lock",
     "dataset",
     "delete",
     "empty",

@@ -38,6 +38,26 @@ def io_threads() -> int:
     return _int_env("TENSORLAKE_IO_THREADS", 16)
 
 
+def lock_lease() -> float:
+    """Seconds a writer lock stays valid after its last heartbeat (``TENSORLAKE_LOCK_LEASE``).
+
+    The holder refreshes its lock every third of this; another writer may take
+    the lock over once this long has passed without a refresh.
+    """
+    raw = os.environ.get("TENSORLAKE_LOCK_LEASE")
+    if raw is None or raw == "":
+        return 60.0
+    try:
+        lease = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"TENSORLAKE_LOCK_LEASE must be a number of seconds, got {raw!r}"
+        ) from None
+    if not 0 < lease < float("inf"):
+        raise ValueError(f"TENSORLAKE_LOCK_LEASE must be a positive number of seconds, got {raw!r}")
+    return lease
+
+
 def home() -> Path:
     """The local home of registered datasets (``TENSORLAKE_HOME``, default ``~/.tensorlake``)."""
     return Path(os.environ.get("TENSORLAKE_HOME") or Path.home() / ".tensorlake")

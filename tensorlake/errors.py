@@ -15,7 +15,8 @@
     ├── VersionError                 a bad commit, branch or version operation
     ├── TransformError               a @compute transform failed on an input item
     ├── IngestError                  a source could not be turned into a dataset
-    └── FormatError                  bytes on storage are corrupt or of an unsupported version
+    ├── FormatError                  bytes on storage are corrupt or of an unsupported version
+    └── StaleLockWarning             (also UserWarning) a stale writer lock was taken over
 
 Catch ``tl.TensorlakeError`` for anything from this library, or a subclass for one
 kind of failure. Each error keeps the context that explains it (``key``, ``tensor``,
@@ -35,6 +36,7 @@ __all__ = [
     "LockedError",
     "ReadOnlyError",
     "SampleError",
+    "StaleLockWarning",
     "StorageError",
     "TensorNotFoundError",
     "TensorlakeError",
@@ -145,3 +147,13 @@ class FormatError(TensorlakeError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class StaleLockWarning(TensorlakeError, UserWarning):
+    """A stale writer lock was taken over.
+
+    Issued (with ``warnings.warn``) when a writer finds the dataset's lock left by
+    a process that is gone or whose lease ran out, and replaces it. It is a
+    ``TensorlakeError`` so that, with warnings turned into errors, it is caught
+    with every other tensorlake error.
+    """

@@ -243,6 +243,14 @@ class Dataset:
         """Store everything written so far (``with ds:`` does this once at the end)."""
         self._core.flush()
 
+    def close(self) -> None:
+        """Flush, and release the writer lock so another process can write.
+
+        Optional: the lock is also released when the process exits, and a lock left by
+        a process that died is taken over automatically.
+        """
+        self._core.close()
+
     def __enter__(self) -> Dataset:
         self._core.batch_depth += 1
         return self

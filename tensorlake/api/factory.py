@@ -6,8 +6,9 @@ import os
 
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
-from tensorlake.engine import version_state
+from tensorlake.engine import lock, version_state
 from tensorlake.engine.dataset_core import DatasetCore
+from tensorlake.engine.lock import WriterLock
 from tensorlake.errors import DatasetNotFoundError, VersionError
 from tensorlake.storage import Storage, from_url
 
@@ -30,8 +31,8 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
     which deletes it first.
     """
     storage, url = _storage(path, creds)
-    if overwrite:
-        storage.clear()
+    if overwrite and version_state.dataset_exists(storage):
+        _clear(storage)
     version_state.create_dataset(storage, __version__)
     return Dataset(DatasetCore(storage, url, False, version_state.DEFAULT_BRANCH))
 
@@ -104,4 +105,24 @@ def delete(path: PathLike, creds: dict | None = None, large_ok: bool = True) -> 
     storage, url = _storage(path, creds)
     if not version_state.dataset_exists(storage):
         raise DatasetNotFoundError(f"No dataset at {url} to delete.")
-    storage.clear()
+    _clear(storage)
+
+
+def _clear(storage: Storage) -> None:
+    """Delete every object of a dataset, holding its writer lock so that a dataset
+    another process is writing is refused with ``LockedError``."""
+    with WriterLock(storage):
+        storage.delete_many([k for k in storage.list("") if k != lock.LOCK_KEY])
+
+
+def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:
+    """Remove the writer lock of the dataset at ``path``, whoever holds it; returns the
+    holder it removed (``owner``, ``host``, ``pid`` ...) or None.
+
+    Only for a lock whose holder is gone but cannot be detected as gone (a process on
+    another machine that died less than a lease ago). Breaking the lock of a live
+    writer lets two processes write at once.
+    """
+    storage, _ = _storage(path, creds)
+    holder = lock.break_lock(storage)
+    return holder.as_dict() if holder is not None else None

@@ -18,6 +18,7 @@ from tensorlake.engine import sample_codec, version_state
 from tensorlake.engine.changes import DATASET_INFO, Changes
 from tensorlake.engine.htypes import UNSET, check_info_args, get_htype, resolve_compression
 from tensorlake.engine.io import ChunkCache, ChunkWriter
+from tensorlake.engine.lock import WriterLock
 from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
 from tensorlake.engine.tensor_engine import TensorEngine
 from tensorlake.errors import (
@@ -62,6 +63,7 @@ class DatasetCore:
         self.writer = ChunkWriter(storage)
         self.cache = ChunkCache()
         self.store = version_state.ManifestStore(storage)
+        self.lock: WriterLock | None = None  # taken on the first write, kept until close()
         self.batch_depth = 0
         if commit_id is None:
             self.open_branch(branch)
@@ -125,6 +127,16 @@ class DatasetCore:
                 f"checkout('{self.branch}') to write on its branch, or "
                 "checkout('<new-branch>', create=True) to start a branch from here."
             )
+        self.take_lock()
+
+    def take_lock(self) -> None:
+        """Hold the dataset's writer lock (raises ``LockedError`` if another process does)."""
+        if self.lock is None:
+            lock = WriterLock(self.storage)
+            lock.acquire()
+            self.lock = lock
+        else:
+            self.lock.check()
 
     def engine(self, name: str) -> TensorEngine:
         try:
@@ -298,6 +310,9 @@ class DatasetCore:
             self.flush()
         finally:
             self.writer.close()
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
     # -- lengths --------------------------------------------------------------------
     def lengths(self, names: Sequence[str] | None = None) -> list[int]:

@@ -29,7 +29,7 @@ KIND_ROWS = 0  # whole rows
 KIND_TILE = 1  # a slice of one sample that continues in the next entry
 KIND_LAST_TILE = 2  # the last slice: the sample's row ends here
 
-SEGMENT_ENTRIES = 1024
+SEGMENT_ENTRIES = 256
 
 _COLUMNS = {
     "ids": np.uint64,

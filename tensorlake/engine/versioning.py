@@ -68,6 +68,7 @@ def checkout(core: DatasetCore, ref: str, create: bool = False) -> str:
     if create:
         if core.read_only:
             core.check_writable()
+        core.take_lock()
         vs.check_branch_name(ref)
         if core.storage.exists(vs.ref_key(ref)):
             raise VersionError(f"Branch '{ref}' already exists; checkout('{ref}') to use it.")
@@ -94,6 +95,7 @@ def reset(core: DatasetCore) -> None:
             f"reset() works on a branch; you are at past commit {core.commit_id[:12]}. "
             f"checkout('{core.branch}') first."
         )
+    core.take_lock()
     core.writer.wait()
     vs.delete_staging(core.storage, core.branch)
     core.open_branch(core.branch)
