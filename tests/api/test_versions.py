@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,12 @@ def test_commits_share_chunks_copy_on_write():
     grown = chunk_bytes() - before
     assert grown < 10 * 200  # ten one-row chunks (header + 8 bytes each), no copies
     assert len(ds.v) == 2_000_010 and ds.v[-1].numpy() == 9
+
+
+def test_versions_example_runs(tmp_path, capsys):
+    import runpy
+
+    example = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "versions.py"))
+    example["main"](str(tmp_path / "demo"))
+    out = capsys.readouterr().out
+    assert "2 rows updated (3, 7)" in out and "After reset: 110 rows" in out
