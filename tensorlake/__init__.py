@@ -16,6 +16,7 @@ from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
 from tensorlake.api.tensor import Tensor
+from tensorlake.compute import compose, compute
 from tensorlake.engine.sample import Sample, read
 from tensorlake.errors import (
     DatasetError,
@@ -56,6 +57,8 @@ __all__ = [
     "VersionError",
     "__version__",
     "break_lock",
+    "compose",
+    "compute",
     "dataset",
     "delete",
     "empty",

@@ -34,7 +34,7 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
     if overwrite and version_state.dataset_exists(storage):
         _clear(storage)
     version_state.create_dataset(storage, __version__)
-    return Dataset(DatasetCore(storage, url, False, version_state.DEFAULT_BRANCH))
+    return Dataset(DatasetCore(storage, url, False, creds=creds))
 
 
 def load(
@@ -66,7 +66,7 @@ def load(
         branch, commit_id = (found_branch, None) if found_branch else (branch, found_commit)
     if reset and (read_only or commit_id is not None):
         raise VersionError("reset=True needs a writable branch; drop read_only or version.")
-    ds = Dataset(DatasetCore(storage, url, bool(read_only), branch, commit_id))
+    ds = Dataset(DatasetCore(storage, url, bool(read_only), branch, commit_id, creds))
     if reset:
         ds.reset()
     return ds

@@ -15,12 +15,13 @@ import numpy as np
 
 from tensorlake import config
 from tensorlake.engine import sample_codec, version_state
+from tensorlake.engine.block import BlockDescriptor, remap_class_labels
 from tensorlake.engine.changes import DATASET_INFO, Changes
 from tensorlake.engine.htypes import UNSET, check_info_args, get_htype, resolve_compression
 from tensorlake.engine.io import ChunkCache, ChunkWriter
 from tensorlake.engine.lock import WriterLock
 from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
-from tensorlake.engine.tensor_engine import TensorEngine
+from tensorlake.engine.tensor_engine import TensorEngine, append_columns
 from tensorlake.errors import (
     DatasetError,
     ReadOnlyError,
@@ -56,9 +57,11 @@ class DatasetCore:
         read_only: bool,
         branch: str = version_state.DEFAULT_BRANCH,
         commit_id: str | None = None,
+        creds: dict | None = None,
     ) -> None:
         self.storage = storage
         self.url = url
+        self.creds = creds  # to open the same storage elsewhere (compute workers)
         self.read_only = read_only
         self.writer = ChunkWriter(storage)
         self.cache = ChunkCache()
@@ -243,23 +246,20 @@ class DatasetCore:
         self.check_writable()
         for name in columns:
             self.engine(name)
-        lengths = {name: len(v) for name, v in columns.items()}
-        if len(set(lengths.values())) > 1:
-            raise SampleError(f"every tensor needs the same number of samples, got {lengths}.")
-        names = self.engines if scope is None else scope
-        missing = [n for n in names if n not in columns and not self.engines[n].meta.hidden]
-        if missing and not skip_ok:
-            raise SampleError(
-                f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
-                "shorter, or include them."
-            )
-        prepared = []
-        for name, values in columns.items():
-            engine = self.engines[name]
-            pending = sample_codec.Pending.of(engine.meta)
-            prepared.append((engine, engine.prepare(values, pending), pending))
-        for engine, encoded, pending in prepared:
-            engine.extend_encoded(encoded, pending)
+        append_columns(self.engines, columns, skip_ok, scope)
+        self.changed()
+
+    def adopt_block(self, block: BlockDescriptor) -> None:
+        """Append rows a compute worker stored as chunks, after every row so far."""
+        self.check_writable()
+        for key, data in block.chunks.items():  # memory targets: the worker sent the bytes
+            self.storage.put(key, data)
+        for name, part in block.tensors.items():
+            engine = self.engine(name)
+            meta = TensorMeta.from_dict(part.meta)
+            table = ChunkTable.from_dict(part.table)
+            if not remap_class_labels(engine, meta, table, part.base_class_names):
+                engine.adopt(table, meta)
         self.changed()
 
     def update_rows(self, name: str, rows: Sequence[int], values: Sequence[Any]) -> None:

@@ -121,6 +121,13 @@ class ChunkTable:
         c["staged"][j] = ref.staged
         self._n += 1
 
+    def extend_shifted(self, other: ChunkTable, row_offset: int) -> None:
+        """Append ``other``'s entries, its rows numbered from ``row_offset``."""
+        cols = {k: other.column(k) for k in _COLUMNS}
+        cols["row_ends"] = cols["row_ends"] + row_offset
+        self._cols = {k: np.concatenate([self.column(k), cols[k]]) for k in _COLUMNS}
+        self._n = len(self._cols["ids"])
+
     def replace(self, start: int, stop: int, refs: list[ChunkRef]) -> None:
         """Replace entries ``[start, stop)`` by ``refs`` (used by row updates)."""
         new = ChunkTable()

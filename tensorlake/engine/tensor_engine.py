@@ -10,7 +10,7 @@ the manifest that no longer names it is stored. Chunks are never modified in pla
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from tensorlake.engine.manifest import (
     TensorMeta,
     chunk_name,
 )
-from tensorlake.errors import FormatError, KeyNotFoundError
+from tensorlake.errors import FormatError, KeyNotFoundError, SampleError
 from tensorlake.storage import MemoryStorage, Storage
 
 Encoded = tuple[bytes | memoryview, tuple[int, ...]]
@@ -99,6 +99,32 @@ class TensorEngine:
         if self._open_written is not None:
             self._garbage.append(self._key(self._open_written.id))
             self._open_written = None
+
+    def seal(self) -> None:
+        """Close the open chunk and enter it in the table (its put may still be running)."""
+        self._seal()
+
+    def adopt(self, table: ChunkTable, meta: TensorMeta) -> None:
+        """Append rows another writer stored as chunks (a compute worker's block);
+        ``meta`` is that writer's meta of those rows only."""
+        if meta.dtype is not None and self.meta.dtype not in (None, meta.dtype):
+            raise SampleError(
+                f"rows of dtype {meta.dtype} cannot join a tensor of dtype {self.meta.dtype}. "
+                "Pass dtype= to create_tensor so that every worker converts to it.",
+                tensor=self.meta.name,
+            )
+        self._seal()
+        self.table.extend_shifted(table, self.table.num_rows)
+        self.meta.length += meta.length
+        if self.meta.dtype is None:
+            self.meta.dtype = meta.dtype
+        for shape in (meta.min_shape, meta.max_shape):
+            if shape is not None:
+                self.meta.update_shape(shape)
+
+    def discard_chunks(self, table: ChunkTable) -> None:
+        """Delete ``table``'s chunks once the next manifest is stored (rows rewritten)."""
+        self._garbage.extend(self._key(int(i)) for i in table.column("ids"))
 
     def _seal(self) -> None:
         """Close the open chunk and enter it in the table."""
@@ -369,3 +395,29 @@ class TensorEngine:
         if self._open_written is not None:
             keys.append(self._key(self._open_written.id))
         return keys
+
+
+def append_columns(
+    engines: Mapping[str, TensorEngine],
+    columns: Mapping[str, Sequence[Any]],
+    skip_ok: bool = False,
+    scope: Sequence[str] | None = None,
+) -> None:
+    """Validate rows for every tensor first, then append them all (all or nothing)."""
+    lengths = {name: len(v) for name, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise SampleError(f"every tensor needs the same number of samples, got {lengths}.")
+    names = engines if scope is None else scope
+    missing = [n for n in names if n not in columns and not engines[n].meta.hidden]
+    if missing and not skip_ok:
+        raise SampleError(
+            f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
+            "shorter, or include them."
+        )
+    prepared = []
+    for name, values in columns.items():
+        engine = engines[name]
+        pending = sample_codec.Pending.of(engine.meta)
+        prepared.append((engine, engine.prepare(values, pending), pending))
+    for engine, encoded, pending in prepared:
+        engine.extend_encoded(encoded, pending)

@@ -1,0 +1,418 @@
+"""``@tl.compute`` and ``tl.compose``: parallel, ordered, checkpointed transforms.
+
+The caller's process is the dataset's only writer. It cuts the input into blocks of
+consecutive items, has workers turn each block into chunks on the target storage, and
+adopts the blocks' chunk tables in input order, so rows keep the input order whatever
+the number of workers. Every ``checkpoint_interval`` items it commits; a failing item
+or a dead worker resets the dataset to the last checkpoint (or to its state before the
+eval) and raises ``TransformError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+import dill
+from tqdm.auto import tqdm
+
+from tensorlake.api.dataset import Dataset
+from tensorlake.compute.schedulers import SCHEDULERS, make_scheduler
+from tensorlake.compute.worker import BlockResult, Job, RemoteTraceback, Task
+from tensorlake.engine import version_state, versioning
+from tensorlake.engine.dataset_core import DatasetCore
+from tensorlake.errors import DatasetError, TransformError, VersionError
+from tensorlake.storage import MemoryStorage
+
+MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
+
+
+@dataclass(slots=True)
+class EvalReport:
+    """What an ``eval`` did."""
+
+    items: int  # input items processed by this eval (failed ones included)
+    samples: int  # rows appended
+    failed_indices: list[int] = field(default_factory=list)  # with ignore_errors=True
+    checkpoints: list[str] = field(default_factory=list)  # commit ids
+    seconds: float = 0.0
+
+
+def compute(fn: Callable[..., Any]) -> Callable[..., ComputeFunction]:
+    """Make ``fn(item, sample_out, *args, **kwargs)`` a transform.
+
+    Example::
+
+        @tl.compute
+        def load_image(path, sample_out, label):
+            sample_out.append({"images": tl.read(path), "labels": label})
+
+        load_image(label="cat").eval(paths, ds, num_workers=2, checkpoint_interval=1000)
+    """
+
+    @functools.wraps(fn)
+    def bind(*args: Any, **kwargs: Any) -> ComputeFunction:
+        return ComputeFunction([(fn, args, kwargs)])
+
+    return bind
+
+
+def compose(functions: Sequence[ComputeFunction]) -> ComputeFunction:
+    """Chain transforms: each row one appends is an item (a dict) for the next.
+
+    Example::
+
+        tl.compose([decode(), augment(copies=4)]).eval(paths, ds, num_workers=2)
+    """
+    functions = list(functions)
+    if not functions or not all(isinstance(f, ComputeFunction) for f in functions):
+        raise TypeError("compose() takes a list of transforms, e.g. [f(), g(size=2)].")
+    return ComputeFunction([stage for f in functions for stage in f.stages])
+
+
+class ComputeFunction:
+    """A transform (or a chain of them) with its arguments bound, ready to ``eval``."""
+
+    def __init__(self, stages: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        self.stages = stages
+        self.last_report: EvalReport | None = None
+
+    @property
+    def name(self) -> str:
+        return "+".join(getattr(fn, "__name__", "transform") for fn, _, _ in self.stages)
+
+    def __repr__(self) -> str:
+        return f"ComputeFunction({self.name})"
+
+    def eval(
+        self,
+        data_in: Any,
+        ds_out: Dataset,
+        num_workers: int = 0,
+        scheduler: str = "processed",
+        progressbar: bool = True,
+        skip_ok: bool = False,
+        checkpoint_interval: int = 0,
+        ignore_errors: bool = False,
+        resume: bool = False,
+    ) -> EvalReport:
+        """Run the transform on every item of ``data_in`` and append the rows to ``ds_out``.
+
+        ``num_workers=0`` runs in this thread; otherwise ``scheduler`` is ``"processed"``
+        (worker processes), ``"threaded"`` or ``"serial"``. ``checkpoint_interval=N``
+        commits after every N input items (and at the end). ``ignore_errors`` skips
+        failing items (see the report's ``failed_indices``). ``resume`` skips the items
+        the last checkpoint of this transform already holds.
+        """
+        started = time.perf_counter()
+        core = _check_target(ds_out)
+        n, dataset_in = _check_input(data_in, scheduler, num_workers, core)
+        if scheduler not in SCHEDULERS:
+            raise ValueError(
+                f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}. (ray and dask "
+                "are not available in this version.)"
+            )
+        if not isinstance(checkpoint_interval, int) or checkpoint_interval < 0:
+            raise ValueError(
+                f"checkpoint_interval must be an int >= 0, got {checkpoint_interval!r}."
+            )
+        run = _Run(self, core, n, checkpoint_interval, started)
+        start = run.resume_point() if resume else 0
+        core.batch_depth += 1
+        try:
+            run.prepare()
+            job = Job(
+                _dump_stages(self.stages),
+                list(core.engines),
+                core.url,
+                core.creds,
+                ignore_errors,
+                skip_ok,
+                _input_spec(data_in, dataset_in, scheduler, num_workers),
+            )
+            bar = _progress_bar(progressbar, n, start, self.name)
+            lock = threading.Lock()
+
+            def progress(k: int) -> None:
+                with lock:
+                    bar.update(k)
+
+            sched, end_relay = make_scheduler(
+                scheduler if num_workers > 0 else "serial",
+                num_workers,
+                job,
+                core.storage,
+                data_in if dataset_in else None,
+                progress,
+            )
+            try:
+                tasks = _tasks(
+                    data_in, dataset_in, start, n, num_workers, checkpoint_interval, core
+                )
+                run.drive(sched, tasks, max(1, 2 * num_workers), bar)
+            except BaseException:
+                sched.stop()
+                raise
+            else:
+                sched.close()
+            finally:
+                end_relay()
+                bar.close()
+            run.finish()
+        finally:
+            core.batch_depth -= 1
+        report = run.report
+        report.seconds = time.perf_counter() - started
+        self.last_report = report
+        if report.failed_indices:
+            shown = ", ".join(map(str, report.failed_indices[:20]))
+            more = ", ..." if len(report.failed_indices) > 20 else ""
+            warnings.warn(
+                f"{len(report.failed_indices)} of {report.items} input items failed and were "
+                f"skipped (indices {shown}{more}); the returned report's failed_indices lists "
+                "them all.",
+                stacklevel=2,
+            )
+        return report
+
+
+def _dump_stages(stages: list[tuple[Callable[..., Any], tuple, dict]]) -> bytes:
+    """The pipeline as dill bytes: functions from ``__main__`` travel by value."""
+    return dill.dumps([(_with_args(fn, args), kwargs) for fn, args, kwargs in stages], recurse=True)
+
+
+def _with_args(fn: Callable[..., Any], args: tuple) -> Callable[..., Any]:
+    if not args:
+        return fn
+
+    def call(item: Any, sample_out: Any, **kwargs: Any) -> Any:
+        return fn(item, sample_out, *args, **kwargs)
+
+    return call
+
+
+# -- checks ------------------------------------------------------------------------------
+
+
+def _check_target(ds_out: Any) -> DatasetCore:
+    if not isinstance(ds_out, Dataset):
+        raise TypeError(f"ds_out must be a tensorlake Dataset, got {type(ds_out).__name__}.")
+    if not ds_out._index.is_full or ds_out._group:
+        raise DatasetError("ds_out must be a whole dataset, not a view or a group.")
+    core = ds_out._core
+    core.check_writable()
+    if not core.engines:
+        raise DatasetError(
+            "ds_out has no tensors: create them (ds.create_tensor(...)) before eval()."
+        )
+    return core
+
+
+def _check_input(
+    data_in: Any, scheduler: str, num_workers: int, core: DatasetCore
+) -> tuple[int, bool]:
+    """The input's length and whether it is a tensorlake dataset."""
+    dataset_in = isinstance(data_in, Dataset)
+    if isinstance(data_in, (str, bytes)) or not hasattr(data_in, "__len__"):
+        raise TypeError(
+            "data_in must be a sized iterable (a list, range, numpy array or tensorlake "
+            f"dataset), got {type(data_in).__name__}. Wrap a generator in list()."
+        )
+    if dataset_in and data_in._core is core:
+        raise DatasetError("data_in and ds_out are the same dataset; write to another one.")
+    if (
+        dataset_in
+        and scheduler == "processed"
+        and num_workers > 0
+        and isinstance(data_in._core.storage, MemoryStorage)
+    ):
+        raise DatasetError(
+            "A mem:// input dataset cannot be read by worker processes; use "
+            "scheduler='threaded' or store the input locally."
+        )
+    return len(data_in), dataset_in
+
+
+def _input_spec(
+    data_in: Any, dataset_in: bool, scheduler: str, num_workers: int
+) -> tuple[str, dict | None, str] | None:
+    if not dataset_in or scheduler != "processed" or num_workers <= 0:
+        return None
+    if not data_in._index.is_full:
+        raise DatasetError(
+            "A view as data_in works with scheduler='threaded' or 'serial'; with processes, "
+            "pass the whole dataset or copy the view first."
+        )
+    core = data_in._core
+    return core.url, core.creds, core.commit_id
+
+
+def _progress_bar(enabled: bool, total: int, initial: int, name: str) -> tqdm:
+    in_notebook = "ipykernel" in sys.modules
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=name,
+        unit="item",
+        disable=(None if not in_notebook else False) if enabled else True,
+        dynamic_ncols=True,
+    )
+
+
+# -- blocks ------------------------------------------------------------------------------
+
+
+def _tasks(
+    data_in: Any,
+    dataset_in: bool,
+    start: int,
+    n: int,
+    num_workers: int,
+    checkpoint_interval: int,
+    core: DatasetCore,
+) -> Iterator[Task]:
+    """Blocks of consecutive items from ``start``; none straddles a checkpoint."""
+    size = max(1, min(MAX_BLOCK, -(-(n - start) // max(1, 4 * num_workers))))
+    items = None if dataset_in else iter(data_in)
+    if items is not None and start:
+        items = itertools.islice(items, start, None)
+    index = start
+    while index < n:
+        stop = min(n, index + size)
+        if checkpoint_interval:
+            stop = min(stop, (index // checkpoint_interval + 1) * checkpoint_interval)
+        count = stop - index
+        block = None if items is None else list(itertools.islice(items, count))
+        if block is not None and len(block) < count:
+            raise TransformError(
+                f"data_in yielded {index + len(block)} items but its len() is {n}."
+            )
+        metas = {name: e.meta.to_dict() for name, e in core.engines.items()}
+        yield Task(index, block, count, metas)
+        index = stop
+
+
+class _Run:
+    """The writer's side of one eval: adopt blocks in order, checkpoint, recover."""
+
+    def __init__(
+        self, fn: ComputeFunction, core: DatasetCore, n: int, interval: int, started: float
+    ) -> None:
+        self.fn, self.core, self.n, self.interval = fn, core, n, interval
+        self.report = EvalReport(0, 0)
+        self.checkpoint_items = 0  # input items the last checkpoint holds
+        self.has_checkpoint = False
+        self.started = started
+
+    def resume_point(self) -> int:
+        core = self.core
+        if versioning.has_head_changes(core):
+            raise VersionError(
+                "resume=True continues from the last checkpoint, but the dataset has "
+                "changes since it. Call ds.reset() first (or commit them)."
+            )
+        extra = version_state.read_commit(core.storage, core.commit_id).commit.extra
+        if extra.get("compute") != self.fn.name:
+            return 0
+        done = int(extra.get("samples_processed", 0))
+        self.checkpoint_items = done
+        return min(done, self.n)
+
+    def prepare(self) -> None:
+        """Store the state the eval starts from: the point a failure returns to."""
+        core = self.core
+        if self.interval and versioning.has_head_changes(core):
+            versioning.commit(core, f"Auto-commit before compute of {self.fn.name}")
+        core.flush()
+
+    def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm) -> None:
+        pending: deque[tuple[Task, Future]] = deque()
+        for task in itertools.islice(tasks, in_flight):
+            pending.append((task, sched.submit(task)))
+        while pending:
+            task, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                last = pending[-1][0] if pending else task
+                self.fail(
+                    TransformError(
+                        "A worker process died (killed, out of memory or crashed) while "
+                        f"processing items {task.start} to {last.start + last.count - 1} of "
+                        f"the input data. {self.checkpoint_text()} You can slice the input "
+                        "to resume from this point.",
+                        samples_processed=self.checkpoint_items,
+                    ),
+                    sched,
+                )
+            self.adopt(result, sched, bar)
+            for task in itertools.islice(tasks, 1):
+                pending.append((task, sched.submit(task)))
+
+    def adopt(self, result: BlockResult, sched: Any, bar: tqdm) -> None:
+        if result.failure is not None:
+            f = result.failure
+            error = TransformError(
+                f"Transform failed at index {f.index} of the input data on the item: "
+                f"{f.item_repr}. {self.checkpoint_text()} You can slice the input to "
+                "resume from this point.",
+                index=f.index,
+                item=f.item_repr,
+                samples_processed=self.checkpoint_items,
+            )
+            cause = f.error
+            if cause.__cause__ is None:
+                cause.__cause__ = RemoteTraceback(f.traceback)
+            self.fail(error, sched, cause)
+        assert result.descriptor is not None
+        self.core.adopt_block(result.descriptor)
+        self.report.items += result.count
+        self.report.samples += result.descriptor.rows
+        self.report.failed_indices += result.failed
+        bar.set_postfix(samples=self.report.samples, refresh=False)
+        done = result.start + result.count
+        if self.interval and (done % self.interval == 0 or done == self.n):
+            self.checkpoint(done)
+
+    def checkpoint(self, done: int) -> None:
+        pct = 100.0 * done / self.n if self.n else 100.0
+        extra = {"samples_processed": done, "compute": self.fn.name}
+        commit_id = versioning.commit(
+            self.core,
+            f"Auto-commit during compute of {self.fn.name} after {pct:.1f}% progress",
+            allow_empty=True,
+            extra=extra,
+        )
+        self.report.checkpoints.append(commit_id)
+        self.checkpoint_items = done
+        self.has_checkpoint = True
+
+    def checkpoint_text(self) -> str:
+        return f"Last checkpoint: {self.checkpoint_items} samples processed."
+
+    def fail(self, error: TransformError, sched: Any, cause: BaseException | None = None) -> None:
+        """Stop the workers, return the dataset to the last stored state, raise."""
+        sched.stop()
+        core = self.core
+        core.writer.wait()
+        # nothing was stored since the last checkpoint (or the start): reload that state,
+        # then delete the chunks the workers wrote
+        core.open_branch(core.branch)
+        versioning.gc(core)
+        raise error from cause
+
+    def finish(self) -> None:
+        core = self.core
+        if self.interval and not (self.report.checkpoints and self.checkpoint_items == self.n):
+            self.checkpoint(self.n)
+        core.flush()

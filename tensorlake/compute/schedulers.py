@@ -1,0 +1,142 @@
+"""Where blocks run: in the caller (serial), on threads, or in worker processes.
+
+Every scheduler exposes the same small interface: ``submit(task) -> Future``,
+``stop()`` (abandon what is running, at once) and ``close()``. Processes come from the
+stdlib's ``ProcessPoolExecutor`` on a forkserver (spawn where there is none) context:
+it reports a worker that died as ``BrokenProcessPool`` where ``multiprocessing.Pool``
+hangs, and forking the parent, which runs I/O threads, is unsafe. The pipeline travels
+as dill bytes, so closures and functions from ``__main__`` or a notebook work.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import dill
+
+from tensorlake.compute.worker import (
+    BlockResult,
+    Job,
+    Task,
+    init_process,
+    run_block,
+    run_in_process,
+)
+from tensorlake.storage import Storage
+
+SCHEDULERS = ("serial", "threaded", "processed")
+_PRELOAD = ["numpy", "tensorlake", "tensorlake.compute.worker"]
+
+
+class _Serial:
+    """Runs each block when it is submitted, in the caller's thread."""
+
+    def __init__(self, run: Callable[[Task], BlockResult]) -> None:
+        self._run = run
+
+    def submit(self, task: Task) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(self._run(task))
+        except BaseException as err:
+            future.set_exception(err)
+        return future
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Pool:
+    """Blocks on an executor; ``stop`` abandons the running ones as fast as it can."""
+
+    def __init__(self, executor: Executor, stop_flag: threading.Event, run: Callable) -> None:
+        self._executor = executor
+        self._stop_flag = stop_flag
+        self._run = run
+
+    def submit(self, task: Task) -> Future:
+        return self._executor.submit(self._run, task)
+
+    def stop(self) -> None:
+        self._stop_flag.set()
+        if isinstance(self._executor, ProcessPoolExecutor):
+            # kill the workers: blocks still running must not write after we clean up
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                if process.is_alive():
+                    process.kill()
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                process.join(5)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def make_scheduler(
+    scheduler: str,
+    num_workers: int,
+    job: Job,
+    storage: Storage,
+    input_dataset: Any,
+    progress: Callable[[int], None],
+) -> tuple[Any, Callable[[], None]]:
+    """The scheduler for an eval, and a function that ends its progress relay."""
+    stages = dill.loads(job.stages)
+    stop_flag = threading.Event()
+
+    def run_here(task: Task) -> BlockResult:
+        return run_block(job, stages, task, storage, input_dataset, progress, stop_flag.is_set)
+
+    if scheduler == "serial" or num_workers <= 0:
+        return _Serial(run_here), lambda: None
+    if scheduler == "threaded":
+        executor = ThreadPoolExecutor(num_workers, thread_name_prefix="tl-compute")
+        return _Pool(executor, stop_flag, run_here), lambda: None
+    context = _context()
+    progress_queue = context.Queue()
+    relay = threading.Thread(
+        target=_relay, args=(progress_queue, progress), name="tl-compute-progress", daemon=True
+    )
+    relay.start()
+    executor = ProcessPoolExecutor(
+        num_workers,
+        mp_context=context,
+        initializer=init_process,
+        initargs=(job, progress_queue, os.getpid()),
+    )
+
+    def end_relay() -> None:
+        progress_queue.put(None)
+        relay.join(5)
+        progress_queue.close()
+        progress_queue.join_thread()
+
+    return _Pool(executor, stop_flag, run_in_process), end_relay
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _relay(progress_queue: Any, progress: Callable[[int], None]) -> None:
+    while True:
+        try:
+            n = progress_queue.get()
+        except (EOFError, OSError, queue_module.Empty):
+            return
+        if n is None:
+            return
+        progress(n)

@@ -1,0 +1,214 @@
+"""What runs in a compute worker: a block of input items in, a block descriptor out.
+
+Workers run in the parent (serial), in threads, or in processes. A process worker gets
+the job once, at start (the pipeline serialised with dill, so functions and closures
+defined in ``__main__`` or a notebook work), opens the target storage itself and
+writes its chunks there directly.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import reprlib
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dill
+
+from tensorlake.compute.sample_out import SampleOut, rows_of
+from tensorlake.engine.block import BlockDescriptor, BlockWriter
+from tensorlake.engine.manifest import TensorMeta
+from tensorlake.storage import MemoryStorage, Storage, from_url
+
+Stage = tuple[Callable[..., Any], dict[str, Any]]  # a transform function and its kwargs
+
+
+@dataclass(slots=True)
+class Job:
+    """Everything every block of one ``eval`` shares."""
+
+    stages: bytes  # dill-serialised list[Stage]
+    tensors: list[str]
+    target_url: str
+    target_creds: dict | None
+    ignore_errors: bool
+    skip_ok: bool
+    input_dataset: tuple[str, dict | None, str] | None = None  # url, creds, commit id
+
+
+@dataclass(slots=True)
+class Task:
+    """One block: input items ``[start, start + len)`` (rows, for a dataset input)."""
+
+    start: int
+    items: list[Any] | None  # None: rows of the input dataset
+    count: int
+    metas: dict[str, dict[str, Any]]  # tensor metas when the block was submitted
+
+
+@dataclass(slots=True)
+class ItemFailure:
+    index: int
+    item_repr: str
+    error: BaseException
+    traceback: str
+
+
+@dataclass(slots=True)
+class BlockResult:
+    start: int
+    count: int
+    descriptor: BlockDescriptor | None
+    failed: list[int] = field(default_factory=list)
+    failure: ItemFailure | None = None
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, as text (the cause of the error)."""
+
+    def __str__(self) -> str:
+        return "\n" + self.args[0]
+
+
+def short_repr(item: Any) -> str:
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlist, r.maxdict = 80, 80, 6, 6
+    return r.repr(item)
+
+
+# -- per-process state -------------------------------------------------------------------
+
+_state = threading.local()
+_process: dict[str, Any] = {}
+
+
+def init_process(job: Job, progress_queue: Any, parent_pid: int) -> None:
+    """Process-pool initializer: install the job once per worker process."""
+    _process.update(job=job, stages=dill.loads(job.stages), queue=progress_queue)
+    _process["parent_pid"] = parent_pid
+    _process["storage"] = None
+    _process["input"] = None
+
+
+def run_in_process(task: Task) -> BlockResult:
+    job = _process["job"]
+    if _process["storage"] is None and not job.target_url.startswith("mem://"):
+        _process["storage"] = from_url(job.target_url, creds=job.target_creds)
+    if _process["input"] is None and job.input_dataset is not None:
+        from tensorlake.api.factory import load
+
+        url, creds, commit_id = job.input_dataset
+        _process["input"] = load(url, read_only=True, creds=creds, version=commit_id)
+    ship = _process["storage"] is None  # a memory target: send the chunk bytes back
+    storage = (
+        MemoryStorage(f"tl-worker-{os.getpid()}-{secrets.token_hex(4)}")
+        if ship
+        else _process["storage"]
+    )
+    reporter = _QueueProgress(_process["queue"], _process["parent_pid"])
+    try:
+        stages = _process["stages"]
+        return run_block(job, stages, task, storage, _process["input"], reporter, ship=ship)
+    finally:
+        reporter.flush()
+        if ship:
+            MemoryStorage.drop(storage.url.removeprefix("mem://"))
+
+
+class _QueueProgress:
+    """Reports items done to the parent at most ten times a second; exits if the parent
+    died (its workers must not keep writing to a dataset nobody will adopt)."""
+
+    def __init__(self, queue: Any, parent_pid: int) -> None:
+        self.queue, self.parent_pid = queue, parent_pid
+        self.pending, self.last = 0, time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.pending += n
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            try:
+                os.kill(self.parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.queue.put(self.pending)
+            self.pending = 0
+
+
+# -- one block ---------------------------------------------------------------------------
+
+
+def run_block(
+    job: Job,
+    stages: list[Stage],
+    task: Task,
+    storage: Storage,
+    input_dataset: Any,
+    progress: Callable[[int], None],
+    should_stop: Callable[[], bool] = lambda: False,
+    ship: bool = False,
+) -> BlockResult:
+    """Run every item of ``task`` through the pipeline, writing rows as chunks
+    (``ship``: also return their bytes, for a target the worker cannot reach)."""
+    metas = {name: TensorMeta.from_dict(task.metas[name]) for name in job.tensors}
+    writer = BlockWriter(storage, metas, ship)
+    result = BlockResult(task.start, task.count, None)
+    for offset in range(task.count):
+        if should_stop():  # the eval failed elsewhere: stop writing
+            writer.abandon()
+            return result
+        index = task.start + offset
+        item = input_dataset[index] if task.items is None else task.items[offset]
+        try:
+            columns = run_stages(stages, item, job.tensors)
+            if columns:
+                writer.append(columns, skip_ok=job.skip_ok)
+        except Exception as err:
+            if job.ignore_errors:
+                result.failed.append(index)
+            else:
+                result.failure = ItemFailure(
+                    index, short_repr(item), _portable(err), traceback.format_exc()
+                )
+                break
+        progress(1)
+    if result.failure is None:
+        result.descriptor = writer.finish()
+    else:
+        writer.abandon()
+    return result
+
+
+def run_stages(stages: list[Stage], item: Any, tensors: list[str]) -> dict[str, list[Any]]:
+    """The rows one input item becomes after every transform of the pipeline."""
+    items = [item]
+    columns: dict[str, list[Any]] = {}
+    for k, (fn, kwargs) in enumerate(stages):
+        last = k == len(stages) - 1
+        out = SampleOut(tensors if last else None)
+        for it in items:
+            fn(it, out, **kwargs)
+        columns = out.take()
+        if not last:
+            items = rows_of(columns)
+    return columns
+
+
+def _portable(err: BaseException) -> BaseException:
+    """``err`` if it survives pickling (to reach the parent), else a stand-in."""
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
