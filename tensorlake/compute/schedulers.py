@@ -70,10 +70,10 @@ class _Pool:
         self._stop_flag.set()
         if isinstance(self._executor, ProcessPoolExecutor):
             # kill the workers: blocks still running must not write after we clean up
-            for process in list(getattr(self._executor, "_processes", {}).values()):
+            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
                 if process.is_alive():
                     process.kill()
-            for process in list(getattr(self._executor, "_processes", {}).values()):
+            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
                 process.join(5)
         self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -1,0 +1,291 @@
+"""@tl.compute: order, equality with a serial run, checkpoints, errors, schedulers, targets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tensorlake as tl
+
+
+def _schema(ds) -> None:
+    with ds:
+        ds.create_tensor("x", dtype="int64")
+        ds.create_tensor("img", htype="image", sample_compression=None)
+        ds.create_tensor("label", htype="class_label")
+        ds.create_tensor("boxes", htype="bbox")
+        ds.create_tensor("meta", htype="json")
+
+
+@tl.compute
+def make_rows(i, sample_out, copies=1):
+    """0..2 rows per item, ragged shapes, labels met in an order that depends on i."""
+    for c in range((i + copies) % 3):
+        rng = np.random.default_rng(i * 10 + c)
+        sample_out.append(
+            {
+                "x": np.arange(i % 4 + 1) + i,
+                "img": rng.integers(0, 255, (4 + i % 3, 5, 3), dtype=np.uint8),
+                "label": [f"class-{(i * 7 + c) % 11}"],
+                "boxes": rng.uniform(0, 50, (c + 1, 4)).astype(np.float32),
+                "meta": {"i": int(i), "c": c},
+            }
+        )
+
+
+def _content(ds) -> dict:
+    return {
+        "x": [a.tolist() for a in ds.x.numpy(aslist=True)],
+        "img": [a.tobytes() for a in ds.img.numpy(aslist=True)],
+        "label": [a.tolist() for a in ds.label.numpy(aslist=True)],
+        "names": list(ds.label.info.class_names),
+        "boxes": [a.tobytes() for a in ds.boxes.numpy(aslist=True)],
+        "meta": [m for m in ds.meta.data()["value"]] if len(ds.meta) else [],
+    }
+
+
+@pytest.fixture(scope="module")
+def serial_reference():
+    ds = tl.empty("mem://compute-reference", overwrite=True)
+    _schema(ds)
+    make_rows().eval(list(range(60)), ds, progressbar=False)
+    return _content(ds)
+
+
+@pytest.mark.parametrize(
+    "scheduler,workers",
+    [
+        ("serial", 0),
+        ("threaded", 1),
+        ("threaded", 2),
+        ("threaded", 4),
+        ("processed", 1),
+        ("processed", 2),
+        ("processed", 4),
+    ],
+)
+def test_same_rows_in_the_same_order_as_serial(tmp_path, serial_reference, scheduler, workers):
+    ds = tl.empty(str(tmp_path / "ds"))
+    _schema(ds)
+    report = make_rows().eval(
+        list(range(60)), ds, num_workers=workers, scheduler=scheduler, progressbar=False
+    )
+    assert report.items == 60 and report.samples == len(serial_reference["x"])
+    assert _content(ds) == serial_reference
+    assert _content(tl.load(str(tmp_path / "ds"), read_only=True)) == serial_reference
+
+
+def test_targets_memory_local_s3_with_processes(storage_target, serial_reference):
+    ds = tl.empty(storage_target.url, creds=storage_target.creds, overwrite=True)
+    _schema(ds)
+    make_rows().eval(range(60), ds, num_workers=2, checkpoint_interval=25, progressbar=False)
+    assert _content(ds) == serial_reference
+    again = tl.load(storage_target.url, creds=storage_target.creds, read_only=True)
+    assert _content(again) == serial_reference
+    assert again.commits[0]["samples_processed"] == 60
+
+
+def test_checkpoints_are_commits_in_the_log(capsys):
+    ds = tl.empty("mem://compute-ckpt", overwrite=True)
+    _schema(ds)
+    report = make_rows().eval(np.arange(50), ds, checkpoint_interval=20, progressbar=False)
+    assert len(report.checkpoints) == 3  # 20, 40, and the final 50
+    commits = ds.commits
+    assert [c["samples_processed"] for c in commits[:3]] == [50, 40, 20]
+    assert commits[2]["message"] == "Auto-commit during compute of make_rows after 40.0% progress"
+    assert commits[3]["message"] == "Auto-commit before compute of make_rows"  # the schema
+    assert not ds.has_head_changes
+    ds.log()
+    assert "after 80.0% progress" in capsys.readouterr().out
+
+
+@tl.compute
+def fail_on(i, sample_out, bad):
+    if i == bad:
+        raise ValueError(f"item {i} is broken")
+    sample_out.x.append(i)
+
+
+@pytest.mark.parametrize("scheduler,workers", [("serial", 0), ("threaded", 2), ("processed", 2)])
+def test_failure_resets_to_the_last_checkpoint(tmp_path, scheduler, workers):
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x", dtype="int64")
+    with pytest.raises(tl.TransformError) as info:
+        fail_on(bad=57).eval(
+            range(100),
+            ds,
+            num_workers=workers,
+            scheduler=scheduler,
+            checkpoint_interval=20,
+            progressbar=False,
+        )
+    err = info.value
+    assert str(err) == (
+        "Transform failed at index 57 of the input data on the item: 57. Last checkpoint: "
+        "40 samples processed. You can slice the input to resume from this point."
+    )
+    assert err.index == 57 and err.samples_processed == 40
+    assert isinstance(err.__cause__, ValueError) and "item 57 is broken" in str(err.__cause__)
+    if scheduler == "processed":
+        assert "fail_on" in str(err.__cause__.__cause__)  # the worker's traceback
+    assert ds.x.numpy().tolist() == list(range(40)) and not ds.has_head_changes
+    assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}
+    # resume from the checkpoint with a fixed transform
+    fail_on(bad=-1).eval(range(100), ds, checkpoint_interval=20, resume=True, progressbar=False)
+    assert ds.x.numpy().tolist() == list(range(100))
+
+
+def test_failure_without_checkpoints_restores_the_state_before_eval():
+    ds = tl.empty("mem://compute-rollback", overwrite=True)
+    ds.create_tensor("x", dtype="int64")
+    ds.x.extend([-1, -2])  # uncommitted, kept
+    with pytest.raises(tl.TransformError, match="Last checkpoint: 0 samples processed"):
+        fail_on(bad=30).eval(range(50), ds, progressbar=False)
+    assert ds.x.numpy().tolist() == [-1, -2] and ds.has_head_changes
+    assert tl.load("mem://compute-rollback").x.numpy().tolist() == [-1, -2]
+
+
+def test_ignore_errors_skips_and_reports(tmp_path):
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x", dtype="int64")
+    with pytest.warns(UserWarning, match="1 of 30 input items failed"):
+        report = fail_on(bad=12).eval(
+            range(30), ds, num_workers=2, ignore_errors=True, progressbar=False
+        )
+    assert report.failed_indices == [12]
+    assert ds.x.numpy().tolist() == [i for i in range(30) if i != 12]
+
+
+def test_a_bad_sample_is_a_transform_error_naming_the_item():
+    @tl.compute
+    def bad_box(i, sample_out):
+        sample_out.boxes.append(np.zeros((1, 5)) if i == 3 else np.zeros((1, 4)))
+
+    ds = tl.empty("mem://compute-bad-sample", overwrite=True)
+    ds.create_tensor("boxes", htype="bbox")
+    with pytest.raises(tl.TransformError, match="index 3") as info:
+        bad_box().eval(range(5), ds, progressbar=False)
+    assert isinstance(info.value.__cause__, tl.SampleError)
+    assert len(ds.boxes) == 0
+
+
+def test_compose_chains_transforms():
+    @tl.compute
+    def expand(i, sample_out):
+        sample_out.extend([{"v": i, "tag": "a"}, {"v": i, "tag": "b"}])
+
+    @tl.compute
+    def finish(row, sample_out, offset):
+        sample_out.x.append(row["v"] * 10 + offset)
+        sample_out.t.append(row["tag"])
+
+    ds = tl.empty("mem://compute-compose", overwrite=True)
+    ds.create_tensor("x", dtype="int64")
+    ds.create_tensor("t", htype="text")
+    tl.compose([expand(), finish(offset=1)]).eval(range(3), ds, num_workers=2, progressbar=False)
+    assert ds.x.numpy().tolist() == [1, 1, 11, 11, 21, 21]
+    assert ds.t.text() == ["a", "b"] * 3
+
+
+def test_dataset_as_input(tmp_path):
+    src = tl.empty(str(tmp_path / "src"))
+    src.create_tensor("x", dtype="int64")
+    src.x.extend(list(range(20)))
+    src.commit("source")
+
+    @tl.compute
+    def double(row, sample_out):
+        sample_out.y.append(int(row.x.numpy()) * 2)
+
+    for scheduler in ("threaded", "processed"):
+        out = tl.empty(str(tmp_path / scheduler))
+        out.create_tensor("y", dtype="int64")
+        double().eval(src, out, num_workers=2, scheduler=scheduler, progressbar=False)
+        assert out.y.numpy().tolist() == [2 * i for i in range(20)]
+    view_out = tl.empty(str(tmp_path / "view"))
+    view_out.create_tensor("y", dtype="int64")
+    double().eval(src[5:8], view_out, num_workers=2, scheduler="threaded", progressbar=False)
+    assert view_out.y.numpy().tolist() == [10, 12, 14]
+
+
+def test_closures_from_main_run_in_worker_processes(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        import tensorlake as tl
+
+        OFFSET = 1000
+
+        def main(path):
+            factor = 3  # captured by the closure below
+
+            @tl.compute
+            def scaled(i, sample_out):
+                sample_out.x.append(i * factor + OFFSET)
+
+            ds = tl.empty(path)
+            ds.create_tensor("x", dtype="int64")
+            scaled().eval(range(10), ds, num_workers=2, scheduler="processed", progressbar=False)
+            print(ds.x.numpy().tolist())
+
+        if __name__ == "__main__":
+            main(sys.argv[1])
+        """
+    )
+    path = tmp_path / "job.py"
+    path.write_text(script)
+    out = subprocess.run(
+        [sys.executable, str(path), str(tmp_path / "ds")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [i * 3 + 1000 for i in range(10)]
+
+
+def test_class_names_met_in_different_orders_by_workers_match_serial(tmp_path):
+    @tl.compute
+    def labels(i, sample_out):
+        # each block of 10 items meets the new names in its own order
+        sample_out.label.append([f"n{(i * 7919) % 23}", f"n{(i * 31) % 17}"])
+
+    serial = tl.empty("mem://labels-serial", overwrite=True)
+    serial.create_tensor("label", htype="class_label")
+    labels().eval(range(200), serial, progressbar=False)
+    parallel = tl.empty(str(tmp_path / "p"))
+    parallel.create_tensor("label", htype="class_label")
+    labels().eval(range(200), parallel, num_workers=4, progressbar=False)
+    assert parallel.label.info.class_names == serial.label.info.class_names
+    assert [a.tolist() for a in parallel.label.numpy(aslist=True)] == [
+        a.tolist() for a in serial.label.numpy(aslist=True)
+    ]
+    assert parallel.gc()["chunks"] == 0  # rewritten blocks left nothing behind
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    ds = tl.empty("mem://compute-args", overwrite=True)
+    with pytest.raises(tl.DatasetError, match="no tensors"):
+        make_rows().eval(range(3), ds)
+    ds.create_tensor("x", dtype="int64")
+    with pytest.raises(TypeError, match="sized iterable"):
+        make_rows().eval((i for i in range(3)), ds)
+    with pytest.raises(ValueError, match="scheduler"):
+        make_rows().eval(range(3), ds, num_workers=2, scheduler="spark")
+    with pytest.raises(tl.DatasetError, match="view"):
+        make_rows().eval(range(3), ds[0:1])
+    with pytest.raises(TypeError, match="compose"):
+        tl.compose([make_rows])
+    with pytest.raises(tl.TransformError, match="index 0") as info:
+        fail_on_missing().eval(range(2), ds, progressbar=False)
+    assert "no tensor 'nope'" in str(info.value.__cause__)
+
+
+@tl.compute
+def fail_on_missing(i, sample_out):
+    sample_out.nope.append(i)
