@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-import dill
+import cloudpickle
 from tqdm.auto import tqdm
 
 from tensorlake.api.dataset import Dataset
@@ -187,8 +187,9 @@ class ComputeFunction:
 
 
 def _dump_stages(stages: list[tuple[Callable[..., Any], tuple, dict]]) -> bytes:
-    """The pipeline as dill bytes: functions from ``__main__`` travel by value."""
-    return dill.dumps([(_with_args(fn, args), kwargs) for fn, args, kwargs in stages], recurse=True)
+    """The pipeline as bytes: functions from ``__main__`` and closures travel by value,
+    modules by reference."""
+    return cloudpickle.dumps([(_with_args(fn, args), kwargs) for fn, args, kwargs in stages])
 
 
 def _with_args(fn: Callable[..., Any], args: tuple) -> Callable[..., Any]:

@@ -5,20 +5,19 @@ Every scheduler exposes the same small interface: ``submit(task) -> Future``,
 stdlib's ``ProcessPoolExecutor`` on a forkserver (spawn where there is none) context:
 it reports a worker that died as ``BrokenProcessPool`` where ``multiprocessing.Pool``
 hangs, and forking the parent, which runs I/O threads, is unsafe. The pipeline travels
-as dill bytes, so closures and functions from ``__main__`` or a notebook work.
+as cloudpickle bytes, so closures and functions from ``__main__`` or a notebook work.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue as queue_module
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
-
-import dill
 
 from tensorlake.compute.worker import (
     BlockResult,
@@ -90,7 +89,7 @@ def make_scheduler(
     progress: Callable[[int], None],
 ) -> tuple[Any, Callable[[], None]]:
     """The scheduler for an eval, and a function that ends its progress relay."""
-    stages = dill.loads(job.stages)
+    stages = pickle.loads(job.stages)
     stop_flag = threading.Event()
 
     def run_here(task: Task) -> BlockResult:

@@ -1,7 +1,7 @@
 """What runs in a compute worker: a block of input items in, a block descriptor out.
 
 Workers run in the parent (serial), in threads, or in processes. A process worker gets
-the job once, at start (the pipeline serialised with dill, so functions and closures
+the job once, at start (the pipeline serialised with cloudpickle, so functions and closures
 defined in ``__main__`` or a notebook work), opens the target storage itself and
 writes its chunks there directly.
 """
@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dill
-
 from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
 from tensorlake.engine.manifest import TensorMeta
@@ -33,7 +31,7 @@ Stage = tuple[Callable[..., Any], dict[str, Any]]  # a transform function and it
 class Job:
     """Everything every block of one ``eval`` shares."""
 
-    stages: bytes  # dill-serialised list[Stage]
+    stages: bytes  # cloudpickle-serialised list[Stage]
     tensors: list[str]
     target_url: str
     target_creds: dict | None
@@ -90,7 +88,7 @@ _process: dict[str, Any] = {}
 
 def init_process(job: Job, progress_queue: Any, parent_pid: int) -> None:
     """Process-pool initializer: install the job once per worker process."""
-    _process.update(job=job, stages=dill.loads(job.stages), queue=progress_queue)
+    _process.update(job=job, stages=pickle.loads(job.stages), queue=progress_queue)
     _process["parent_pid"] = parent_pid
     _process["storage"] = None
     _process["input"] = None
