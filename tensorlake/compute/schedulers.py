@@ -10,12 +10,14 @@ as cloudpickle bytes, so closures and functions from ``__main__`` or a notebook 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
 import queue as queue_module
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -112,6 +114,9 @@ def make_scheduler(
         initializer=init_process,
         initargs=(job, progress_queue, os.getpid()),
     )
+    with _main_not_rerun():  # start every worker now, without re-running __main__
+        for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
+            future.result()
 
     def end_relay() -> None:
         progress_queue.put(None)
@@ -120,6 +125,26 @@ def make_scheduler(
         progress_queue.join_thread()
 
     return _Pool(executor, stop_flag, run_in_process), end_relay
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start processes without the child importing the caller's ``__main__`` again.
+
+    spawn and forkserver children re-run the main script (as ``__mp_main__``) so that
+    pickled references into it resolve. The pipeline and the items travel by value
+    (cloudpickle), so that is not needed, and re-running a script's top level in every
+    worker is slow and, in scripts without an ``if __name__ == "__main__"`` guard, fatal.
+    """
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _context() -> multiprocessing.context.BaseContext:

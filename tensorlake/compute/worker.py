@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
+
 from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
 from tensorlake.engine.manifest import TensorMeta
@@ -48,6 +50,15 @@ class Task:
     items: list[Any] | None  # None: rows of the input dataset
     count: int
     metas: dict[str, dict[str, Any]]  # tensor metas when the block was submitted
+
+    def __reduce__(self) -> tuple:
+        # items may be instances of classes defined in __main__: send them by value
+        fields = (self.start, self.items, self.count, self.metas)
+        return (_task_from_bytes, (cloudpickle.dumps(fields),))
+
+
+def _task_from_bytes(data: bytes) -> Task:
+    return Task(*pickle.loads(data))
 
 
 @dataclass(slots=True)
