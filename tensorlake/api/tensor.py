@@ -157,11 +157,10 @@ class Tensor:
                 value = object_array([value], meta.htype)
             return value[self._index.sub] if self._index.sub else value
         rows = self._rows()
-        fast = (
-            None
-            if aslist or meta.htype in ("text", "json")
-            else engine.read_fixed(rows, self.dtype)
-        )
+        fast = None
+        if meta.htype not in ("text", "json") and self.dtype is not None:
+            read = engine.read_ragged if aslist else engine.read_fixed
+            fast = read(rows, self.dtype)
         values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
         sub = self._index.sub
         if sub:

@@ -311,6 +311,40 @@ class TensorEngine:
                 out[positions] = table[rows[positions] - starts[j]]
         return out
 
+    def read_ragged(self, rows: np.ndarray, dtype: np.dtype) -> list[np.ndarray] | None:
+        """Rows of a raw (uncompressed, non-bool) tensor of any shapes as a list of
+        arrays, sliced from one copy per chunk instead of decoded row by row; None when
+        the rows are not all in such chunks (callers fall back)."""
+        if self.meta.sample_compression is not None or dtype == np.bool_ or len(rows) == 0:
+            return None
+        if dtype.kind not in "biuf" or int(rows.max()) >= self.table.num_rows:
+            return None
+        if self.table.column("kind").any():
+            return None
+        out: list[np.ndarray | None] = [None] * len(rows)
+        with self._chunks_must_exist():
+            js = self.table.locate_many(rows)
+            order = np.argsort(js, kind="stable")
+            entries, firsts = np.unique(js[order], return_index=True)
+            chunks = self._fetch(entries.tolist())
+            starts = np.concatenate([[0], self.table.row_ends])
+            bounds = [*firsts.tolist(), len(rows)]
+            for k, j in enumerate(entries.tolist()):
+                chunk = chunks[j]
+                header = chunk.header
+                items = np.frombuffer(chunk.verified_payload(), dtype=np.uint8)
+                positions = order[bounds[k] : bounds[k + 1]]
+                local = rows[positions] - starts[j]
+                lo, hi = int(local.min()), int(local.max()) + 1
+                offsets = header.offsets.astype(np.int64)
+                # one copy of the span holding the rows asked for; rows are views of it
+                span = items[offsets[lo] : offsets[hi]].copy().view(dtype)
+                element = (offsets - offsets[lo]) // dtype.itemsize
+                shapes = header.shapes.tolist()
+                for pos, r in zip(positions.tolist(), local.tolist()):
+                    out[pos] = span[element[r] : element[r + 1]].reshape(shapes[r])
+        return out  # type: ignore[return-value]
+
     def read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
         """Each row's shape, from chunk headers only (no sample data is fetched)."""
         with self._chunks_must_exist():
