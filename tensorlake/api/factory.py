@@ -112,6 +112,7 @@ def _clear(storage: Storage) -> None:
     """Delete every object of a dataset, holding its writer lock so that a dataset
     another process is writing is refused with ``LockedError``."""
     with WriterLock(storage):
+        storage.delete(version_state.DATASET_META_KEY)  # first: a half-deleted dataset is none
         storage.delete_many([k for k in storage.list("") if k != lock.LOCK_KEY])
 
 

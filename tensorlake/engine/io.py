@@ -35,7 +35,18 @@ class ChunkWriter:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
         self._futures.append(self._pool.submit(self._storage.put, key, data))
         while len(self._futures) > self._max:
-            self._futures.popleft().result()
+            try:
+                self._futures.popleft().result()
+            except BaseException:
+                self._drain()  # leave nothing running behind the error we raise
+                raise
+
+    def _drain(self) -> None:
+        while self._futures:
+            try:
+                self._futures.popleft().result()
+            except BaseException:
+                pass
 
     def wait(self) -> None:
         first_error: BaseException | None = None

@@ -136,6 +136,15 @@ class Storage(abc.ABC):
         """Return the whole object; ``KeyNotFoundError`` (a ``KeyError``) if it is missing."""
         return self._get(check_key(key))
 
+    def get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """The whole object and its ``ObjectInfo`` (size, version), from one read where
+        the provider allows (linked data records the version it saw, to detect drift)."""
+        return self._get_versioned(check_key(key))
+
+    def _get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        info = self._info(key)
+        return self._get(key), info
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Return bytes ``[start, end)`` of the object, ``end`` clipped to its size.
 

@@ -144,6 +144,10 @@ class HTTPStorage(Storage):
     def _get_many(self, keys: list[str]) -> Iterator[tuple[str, bytes]]:
         return threaded_get_many(self._get, keys)
 
+    def _get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        _, headers, body = self._request("GET", key)
+        return body, ObjectInfo(size=len(body), version=_version(headers))
+
     def _info(self, key: str) -> ObjectInfo:
         status, headers, _ = self._request("HEAD", key, accept=frozenset({403, 405, 501}))
         length = headers.get("Content-Length")

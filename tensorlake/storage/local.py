@@ -80,6 +80,18 @@ class LocalStorage(Storage):
         except OSError as err:
             raise self._error("read", key, err) from err
 
+    def _get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        try:
+            with open(self._path(key), "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise self._missing(key) from err
+        except OSError as err:
+            raise self._error("read", key, err) from err
+        version = f"{st.st_mtime_ns}-{st.st_ino}-{st.st_size}"
+        return data, ObjectInfo(size=len(data), version=version)
+
     def _get_range(self, key: str, start: int, end: int) -> bytes:
         try:
             with open(self._path(key), "rb") as f:

@@ -264,6 +264,9 @@ class S3Storage(Storage):
     # --- reads ----------------------------------------------------------------
 
     def _read_object(self, op: str, key: str, **kwargs: Any) -> bytes:
+        return self._read_response(op, key, **kwargs)[0]
+
+    def _read_response(self, op: str, key: str, **kwargs: Any) -> tuple[bytes, dict]:
         """GET and read the body, retrying when the body breaks off mid-stream."""
         for attempt in range(4):
             response = self._call(
@@ -272,7 +275,7 @@ class S3Storage(Storage):
                 lambda: self._client.get_object(Bucket=self._bucket, Key=self._full(key), **kwargs),
             )
             try:
-                return response["Body"].read()
+                return response["Body"].read(), response
             except _BODY_ERRORS as err:
                 if attempt == 3:
                     raise self._translate(op, key, err) from err
@@ -281,6 +284,10 @@ class S3Storage(Storage):
 
     def _get(self, key: str) -> bytes:
         return self._read_object("get", key)
+
+    def _get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        data, response = self._read_response("get", key)
+        return data, ObjectInfo(size=len(data), version=response["ETag"].strip('"'))
 
     def _get_range(self, key: str, start: int, end: int) -> bytes:
         try:
