@@ -17,6 +17,7 @@ from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
 from tensorlake.api.tensor import Tensor
 from tensorlake.compute import compose, compute
+from tensorlake.engine.links import link
 from tensorlake.engine.sample import Sample, read
 from tensorlake.errors import (
     DatasetError,
@@ -25,6 +26,7 @@ from tensorlake.errors import (
     FormatError,
     IngestError,
     KeyNotFoundError,
+    LinkChangedWarning,
     LockedError,
     ReadOnlyError,
     SampleError,
@@ -44,6 +46,7 @@ __all__ = [
     "FormatError",
     "IngestError",
     "KeyNotFoundError",
+    "LinkChangedWarning",
     "LockedError",
     "ReadOnlyError",
     "Sample",
@@ -63,6 +66,7 @@ __all__ = [
     "delete",
     "empty",
     "exists",
+    "link",
     "load",
     "read",
 ]

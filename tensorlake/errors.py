@@ -16,7 +16,8 @@
     ├── TransformError               a @compute transform failed on an input item
     ├── IngestError                  a source could not be turned into a dataset
     ├── FormatError                  bytes on storage are corrupt or of an unsupported version
-    └── StaleLockWarning             (also UserWarning) a stale writer lock was taken over
+    ├── StaleLockWarning             (also UserWarning) a stale writer lock was taken over
+    └── LinkChangedWarning           (also UserWarning) a linked object changed since ingest
 
 Catch ``tl.TensorlakeError`` for anything from this library, or a subclass for one
 kind of failure. Each error keeps the context that explains it (``key``, ``tensor``,
@@ -33,6 +34,7 @@ __all__ = [
     "FormatError",
     "IngestError",
     "KeyNotFoundError",
+    "LinkChangedWarning",
     "LockedError",
     "ReadOnlyError",
     "SampleError",
@@ -156,4 +158,11 @@ class StaleLockWarning(TensorlakeError, UserWarning):
     a process that is gone or whose lease ran out, and replaces it. It is a
     ``TensorlakeError`` so that, with warnings turned into errors, it is caught
     with every other tensorlake error.
+    """
+
+
+class LinkChangedWarning(TensorlakeError, UserWarning):
+    """A linked object read now differs from the version recorded when it was ingested.
+
+    Set ``ds.link_policy = "error"`` to make this an error, ``"ignore"`` to silence it.
     """

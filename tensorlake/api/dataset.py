@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from tensorlake.api import linked
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.api.summary import summary_table
@@ -137,6 +138,9 @@ class Dataset:
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "link_policy":
+            object.__setattr__(self, name, value)  # the property's setter
+            return
         if self._full(name) in self._core.engines:
             self[name][...] = value
             return
@@ -263,6 +267,48 @@ class Dataset:
     def _check_not_view(self, op: str) -> None:
         if not self._index.is_full:
             raise DatasetError(f"{op}() is not allowed on a view; call it on the dataset.")
+
+    # -- linked data ------------------------------------------------------------------
+    def add_creds_key(self, creds_key: str, managed: bool = False) -> None:
+        """Declare the name of credentials that links may use (``tl.link(url, creds_key=)``).
+
+        Only the name is stored with the dataset; give the secrets in each session with
+        ``populate_creds``.
+        """
+        if managed:
+            raise DatasetError("managed credentials need a hosting platform; tensorlake has none.")
+        if not isinstance(creds_key, str) or not creds_key:
+            raise ValueError(f"creds_key must be a non-empty string, got {creds_key!r}.")
+        self._core.check_writable()
+        if creds_key not in self._core.links.creds_keys:
+            self._core.links.creds_keys.append(creds_key)
+            self._core.changed()
+
+    def populate_creds(self, creds_key: str, creds: dict[str, Any] | None) -> None:
+        """Give this session the credentials behind ``creds_key`` (S3 keys, endpoint,
+        region, as for ``tl.load``). They are kept in memory only, never stored."""
+        if creds_key not in self._core.links.creds_keys:
+            raise DatasetError(
+                f"Unknown creds key '{creds_key}'. Add it first with "
+                f"ds.add_creds_key('{creds_key}'). Known keys: {self._core.links.creds_keys}."
+            )
+        self._core.links.creds[creds_key] = dict(creds) if creds is not None else None
+
+    def get_creds_keys(self) -> list[str]:
+        """The creds keys links of this dataset may name."""
+        return list(self._core.links.creds_keys)
+
+    @property
+    def link_policy(self) -> str:
+        """What reading a linked object that changed since ingest does: ``"warn"``
+        (default), ``"error"`` or ``"ignore"``. Stored with the dataset version."""
+        return self._core.settings.get("link_policy", "warn")
+
+    @link_policy.setter
+    def link_policy(self, policy: str) -> None:
+        self._core.check_writable()
+        self._core.settings["link_policy"] = linked.check_policy(policy)
+        self._core.changed()
 
     # -- versions ---------------------------------------------------------------------
     def commit(self, message: str | None = None, allow_empty: bool = False) -> str:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tensorlake.api import linked
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.engine.batch_decode import decode_batch, object_array
+from tensorlake.engine.htypes import is_link
 from tensorlake.engine.sample_codec import decode
 from tensorlake.errors import DatasetError
 
@@ -93,19 +95,22 @@ class Tensor:
     def shape(self) -> tuple[int | None, ...]:
         """Shape of the view; ``None`` marks a dimension that differs between rows."""
         engine = self._engine
+        read_shapes = engine.read_shapes
+        if is_link(engine.meta.htype):
+            read_shapes = lambda rows: linked.shapes(self._core, self.key, np.asarray(rows))  # noqa: E731
         if self._index.is_scalar:
-            shape = engine.read_shapes([self._index.rows])[0]
+            shape = read_shapes([self._index.rows])[0]
             if not self._index.sub:
                 return shape
             return np.broadcast_to(np.empty((), np.bool_), shape)[self._index.sub].shape  # no data
         n = len(self)
-        if self._index.is_full:
+        if self._index.is_full and not is_link(engine.meta.htype):
             meta = engine.meta
             if meta.min_shape is None:
                 return (n,)
             dims = tuple(a if a == b else None for a, b in zip(meta.min_shape, meta.max_shape))
             return (n, *dims)
-        shapes = engine.read_shapes(self._rows())
+        shapes = read_shapes(self._rows())
         if not shapes:
             return (0,)
         dims = tuple(s[0] if len(set(s)) == 1 else None for s in zip(*shapes))
@@ -150,6 +155,12 @@ class Tensor:
         """
         engine = self._engine
         meta = engine.meta
+        if is_link(meta.htype):
+            rows = np.atleast_1d(self._rows())
+            values = linked.read(self._core, self.key, rows, aslist or self._index.is_scalar)
+            if self._index.is_scalar:
+                return values[0][self._index.sub] if self._index.sub else values[0]
+            return self._sub(values, aslist)
         if self._index.is_scalar:
             data, shape = engine.read_stored([self._index.rows])[0]
             value = decode(meta, data, shape)
@@ -162,6 +173,10 @@ class Tensor:
             read = engine.read_ragged if aslist else engine.read_fixed
             fast = read(rows, self.dtype)
         values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
+        return self._sub(values, aslist)
+
+    def _sub(self, values: Any, aslist: bool) -> Any:
+        """Apply indexing inside samples (``t[a:b, 10:20]``) to rows already read."""
         sub = self._index.sub
         if sub:
             values = [v[sub[1:]] for v in values] if aslist else values[sub]
@@ -202,8 +217,27 @@ class Tensor:
             raise DatasetError(
                 "tobytes() reads one row: index the tensor first, e.g. t[0].tobytes()."
             )
+        if is_link(self.meta.htype):
+            return linked.fetch(self._core, self.key, np.array([self._index.rows]))[0]
         data, _ = self._engine.read_stored([self._index.rows])[0]
         return bytes(data)
+
+    # -- links ------------------------------------------------------------------------
+    def verify_links(self) -> dict[str, Any]:
+        """Check the linked objects of these rows against the versions recorded at
+        ingest: ``{"checked": n, "missing": [{"row", "url"}], "changed": [...]}``."""
+        self._require_link("verify_links")
+        return linked.verify(self._core, self.key, np.atleast_1d(self._rows()))
+
+    def links(self) -> list[str]:
+        """The URLs these rows link to."""
+        self._require_link("links")
+        found = linked.links_of(self._core, self.key, np.atleast_1d(self._rows()))
+        return [x.url for x in found]
+
+    def _require_link(self, what: str) -> None:
+        if not is_link(self.meta.htype):
+            raise DatasetError(f"{what}() is for link tensors; '{self.key}' is {self.meta.htype}.")
 
     # -- writes -----------------------------------------------------------------------
     def append(self, value: Any) -> None:

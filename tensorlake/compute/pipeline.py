@@ -139,6 +139,7 @@ class ComputeFunction:
                 ignore_errors,
                 skip_ok,
                 _input_spec(data_in, dataset_in, scheduler, num_workers),
+                core.links,
             )
             bar = _progress_bar(progressbar, n, start, self.name)
             lock = threading.Lock()

@@ -23,6 +23,7 @@ import cloudpickle
 
 from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
+from tensorlake.engine.links import LinkResolver
 from tensorlake.engine.manifest import TensorMeta
 from tensorlake.storage import MemoryStorage, Storage, from_url
 
@@ -40,6 +41,7 @@ class Job:
     ignore_errors: bool
     skip_ok: bool
     input_dataset: tuple[str, dict | None, str] | None = None  # url, creds, commit id
+    links: LinkResolver | None = None  # creds keys and the creds populated (memory only)
 
 
 @dataclass(slots=True)
@@ -171,7 +173,7 @@ def run_block(
     """Run every item of ``task`` through the pipeline, writing rows as chunks
     (``ship``: also return their bytes, for a target the worker cannot reach)."""
     metas = {name: TensorMeta.from_dict(task.metas[name]) for name in job.tensors}
-    writer = BlockWriter(storage, metas, ship)
+    writer = BlockWriter(storage, metas, ship, job.links)
     result = BlockResult(task.start, task.count, None)
     for offset in range(task.count):
         if should_stop():  # the eval failed elsewhere: stop writing

@@ -19,6 +19,7 @@ import numpy as np
 
 from tensorlake.engine import sample_codec
 from tensorlake.engine.io import ChunkCache, ChunkWriter
+from tensorlake.engine.links import LinkResolver
 from tensorlake.engine.manifest import ChunkTable, TensorMeta
 from tensorlake.engine.tensor_engine import TensorEngine, append_columns
 from tensorlake.storage import Storage
@@ -46,7 +47,11 @@ class BlockWriter:
     """Appends rows into new chunks on ``storage``, starting from the given tensor metas."""
 
     def __init__(
-        self, storage: Storage, metas: Mapping[str, TensorMeta], ship: bool = False
+        self,
+        storage: Storage,
+        metas: Mapping[str, TensorMeta],
+        ship: bool = False,
+        links: LinkResolver | None = None,
     ) -> None:
         self.storage = storage
         self.ship = ship  # return the chunk bytes too (a private memory store)
@@ -57,9 +62,9 @@ class BlockWriter:
             mine = copy.deepcopy(meta)
             mine.length, mine.min_shape, mine.max_shape = 0, None, None
             self.base_class_names[name] = len(mine.info.get("class_names") or [])
-            self.engines[name] = TensorEngine(
-                storage, mine, ChunkTable(), self.writer, ChunkCache(0)
-            )
+            engine = TensorEngine(storage, mine, ChunkTable(), self.writer, ChunkCache(0))
+            engine.links = links
+            self.engines[name] = engine
 
     def append(self, columns: Mapping[str, Sequence[Any]], skip_ok: bool = False) -> None:
         append_columns(self.engines, columns, skip_ok)
@@ -114,7 +119,7 @@ def remap_class_labels(
         return False
     reader = TensorEngine(engine.storage, meta, table, ChunkWriter(engine.storage), ChunkCache(0))
     rows = reader.read_stored(np.arange(meta.length))
-    pending = sample_codec.Pending.of(engine.meta)
+    pending = engine.new_pending()
     values = [lut[sample_codec.decode(meta, data, shape)] for data, shape in rows]
     engine.extend_encoded(engine.prepare(values, pending), pending)
     engine.discard_chunks(table)

@@ -17,8 +17,16 @@ from tensorlake import config
 from tensorlake.engine import sample_codec, version_state
 from tensorlake.engine.block import BlockDescriptor, remap_class_labels
 from tensorlake.engine.changes import DATASET_INFO, Changes
-from tensorlake.engine.htypes import UNSET, check_info_args, get_htype, resolve_compression
+from tensorlake.engine.htypes import (
+    LINK_ARGS,
+    UNSET,
+    check_info_args,
+    get_htype,
+    is_link,
+    resolve_compression,
+)
 from tensorlake.engine.io import ChunkCache, ChunkWriter
+from tensorlake.engine.links import LinkResolver
 from tensorlake.engine.lock import WriterLock
 from tensorlake.engine.manifest import ChunkTable, Manifest, TensorMeta, TensorState
 from tensorlake.engine.tensor_engine import TensorEngine, append_columns
@@ -67,6 +75,7 @@ class DatasetCore:
         self.cache = ChunkCache()
         self.store = version_state.ManifestStore(storage)
         self.lock: WriterLock | None = None  # taken on the first write, kept until close()
+        self.links = LinkResolver([])  # creds populated in this session survive checkouts
         self.batch_depth = 0
         if commit_id is None:
             self.open_branch(branch)
@@ -106,9 +115,10 @@ class DatasetCore:
         self.changes = changes
         self.info: dict[str, Any] = manifest.info
         self.groups: list[str] = manifest.groups
+        self.links.creds_keys = manifest.creds_keys
+        self.settings = manifest.settings
         self.engines: dict[str, TensorEngine] = {
-            name: TensorEngine(self.storage, s.meta, s.table, self.writer, self.cache)
-            for name, s in manifest.tensors.items()
+            name: self._new_engine(s.meta, s.table) for name, s in manifest.tensors.items()
         }
         self.dirty = False
         self.head_changes = False  # anything since the head commit, flushed or not
@@ -185,6 +195,7 @@ class DatasetCore:
             if parent in self.engines:
                 raise DatasetError(f"Cannot create '{name}': '{parent}' is a tensor, not a group.")
         spec = get_htype(htype)
+        link_args = {k: kwargs.pop(k) for k in LINK_ARGS if k in kwargs and is_link(spec.name)}
         info = check_info_args(spec, kwargs)
         compression = resolve_compression(spec, sample_compression)
         chunk_comp = resolve_compression(get_htype("generic"), chunk_compression)
@@ -206,12 +217,43 @@ class DatasetCore:
             hidden=hidden,
             info=info,
         )
-        engine = TensorEngine(self.storage, meta, ChunkTable(), self.writer, self.cache)
+        if is_link(spec.name):
+            meta.extra = self._link_companions(name, link_args)
+        engine = self._new_engine(meta)
         self.engines[name] = engine
         for parent in _parents(name):
             if parent not in self.groups:
                 self.groups.append(parent)
         self.changed()
+        return engine
+
+    def _link_companions(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Create the hidden shape and sample-info tensors of a link tensor (Deep Lake's
+        ``create_shape_tensor`` / ``create_sample_info_tensor``); returns its ``extra``."""
+        head, _, leaf = name.rpartition("/")
+        prefix = f"{head}/_{leaf}" if head else f"_{name}"
+        extra: dict[str, Any] = {"verify": bool(args.get("verify", True))}
+        for arg, suffix, kind in (
+            ("create_shape_tensor", "_shape", {"dtype": "uint32"}),
+            ("create_sample_info_tensor", "_info", {"htype": "json"}),
+        ):
+            if args.get(arg, True):
+                hidden = prefix + suffix
+                self.engines[hidden] = self._new_engine(
+                    TensorMeta(
+                        name=hidden,
+                        htype=kind.get("htype", "generic"),
+                        dtype=kind.get("dtype", "json"),
+                        max_chunk_size=config.chunk_size(),
+                        hidden=True,
+                    )
+                )
+                extra["shape_tensor" if suffix == "_shape" else "info_tensor"] = hidden
+        return extra
+
+    def _new_engine(self, meta: TensorMeta, table: ChunkTable | None = None) -> TensorEngine:
+        engine = TensorEngine(self.storage, meta, table or ChunkTable(), self.writer, self.cache)
+        engine.links = self.links
         return engine
 
     def create_group(self, name: str) -> None:
@@ -227,9 +269,10 @@ class DatasetCore:
     def delete_tensor(self, name: str) -> None:
         self.check_writable()
         engine = self.engine(name)
-        del self.engines[name]
-        self._garbage.extend(engine.staged_chunk_keys())
-        self.changes.tensor_deleted(name)
+        companions = [engine.meta.extra.get(k) for k in ("shape_tensor", "info_tensor")]
+        for victim in [name, *(c for c in companions if c in self.engines)]:
+            self._garbage.extend(self.engines.pop(victim).staged_chunk_keys())
+            self.changes.tensor_deleted(victim)
         self.changed()
 
     # -- writes ---------------------------------------------------------------------
@@ -269,7 +312,7 @@ class DatasetCore:
             raise SampleError(
                 f"{len(rows)} rows selected but {len(values)} values given.", tensor=name
             )
-        pending = sample_codec.Pending.of(engine.meta)
+        pending = engine.new_pending()
         encoded = [sample_codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
         for row, sample in zip(rows, encoded):
             engine.update_encoded(int(row), sample, pending)
@@ -303,6 +346,8 @@ class DatasetCore:
             {n: TensorState(e.meta, e.manifest_table()) for n, e in self.engines.items()},
             self.info,
             self.groups,
+            self.links.creds_keys,
+            self.settings,
         )
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from tensorlake.compression import normalize_compression
 
 IMAGE_COMPRESSIONS = ("jpeg", "png")
 UNSET: Any = object()  # marks a create_tensor argument the user did not give
+LINK_ARGS = ("verify", "create_shape_tensor", "create_sample_info_tensor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ HTYPES: dict[str, Htype] = {
         Htype("embedding", "float32", None, (None, "lz4"), (1,)),
         Htype("text", "str", None, (None, "lz4"), scalar=True),
         Htype("json", "json", None, (None, "lz4"), scalar=True),
+        Htype("link[image]", "uint8", UNSET, IMAGE_COMPRESSIONS, (3,), LINK_ARGS),
     )
 }
 
@@ -90,6 +92,8 @@ def check_info_args(htype: Htype, kwargs: dict[str, Any]) -> dict[str, Any]:
             + (f"; it accepts {list(htype.info_keys)}." if htype.info_keys else ".")
         )
     info: dict[str, Any] = {}
+    if htype.name.startswith("link["):
+        return info  # link arguments shape the tensor (see DatasetCore.create_tensor)
     if htype.name == "class_label":
         names = kwargs.get("class_names") or []
         if isinstance(names, str) or not all(isinstance(n, str) for n in names):
@@ -105,6 +109,10 @@ def check_info_args(htype: Htype, kwargs: dict[str, Any]) -> dict[str, Any]:
             )
         info["coords"] = coords
     return info
+
+
+def is_link(htype: str) -> bool:
+    return htype.startswith("link[")
 
 
 def json_dumps(value: Any) -> bytes:

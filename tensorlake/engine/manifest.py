@@ -249,6 +249,8 @@ class Manifest:
     tensors: dict[str, TensorState] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    creds_keys: list[str] = field(default_factory=list)  # names only, never secrets
+    settings: dict[str, Any] = field(default_factory=dict)  # e.g. link_policy
 
     def copy(self) -> Manifest:
         return Manifest(
@@ -258,6 +260,8 @@ class Manifest:
             },
             copy.deepcopy(self.info),
             list(self.groups),
+            list(self.creds_keys),
+            dict(self.settings),
         )
 
     def to_dict(self, segments: dict[str, list[str]]) -> dict[str, Any]:
@@ -270,6 +274,8 @@ class Manifest:
             ],
             "info": self.info,
             "groups": self.groups,
+            "creds_keys": self.creds_keys,
+            "settings": self.settings,
         }
 
     @staticmethod
@@ -285,7 +291,13 @@ class Manifest:
         for t in d["tensors"]:
             meta = TensorMeta.from_dict(t["meta"])
             tensors[meta.name] = TensorState(meta, tables[meta.name])
-        return cls(tensors, d.get("info") or {}, list(d.get("groups") or []))
+        return cls(
+            tensors,
+            d.get("info") or {},
+            list(d.get("groups") or []),
+            list(d.get("creds_keys") or []),
+            dict(d.get("settings") or {}),
+        )
 
 
 def check_manifest_format(d: dict[str, Any]) -> None:

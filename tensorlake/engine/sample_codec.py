@@ -22,7 +22,8 @@ from tensorlake.compression import (
     pack_bool,
     unpack_bool,
 )
-from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, get_htype, json_dumps
+from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, get_htype, is_link, json_dumps
+from tensorlake.engine.links import LinkedSample
 from tensorlake.engine.manifest import TensorMeta
 from tensorlake.engine.sample import Sample
 from tensorlake.errors import FormatError, SampleError
@@ -36,6 +37,8 @@ class Pending:
     ndim: int | None
     class_names: list[str] | None
     new_class_names: list[str] = field(default_factory=list)
+    links: Any = None  # LinkResolver of the dataset, for link tensors
+    linked: list[Any] = field(default_factory=list)  # LinkedObject (or None) per link row
 
     @classmethod
     def of(cls, meta: TensorMeta) -> Pending:
@@ -71,6 +74,8 @@ def encode(
 def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
     htype = get_htype(meta.htype)
     compression = meta.sample_compression
+    if is_link(htype.name):
+        return _encode_link(meta, value, pending)
     if htype.name == "text":
         if not isinstance(value, str):
             value = _unwrap_scalar(value, str, "a string")
@@ -102,6 +107,26 @@ def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tupl
             raise _Invalid(str(err)) from None
     raw = pack_bool(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr).tobytes()
     return compress(raw, compression), shape
+
+
+def _encode_link(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
+    """A link row: the URL and creds key; the object is fetched only when the tensor
+    verifies links or records their shape or info."""
+    if not isinstance(value, LinkedSample):
+        raise _Invalid(
+            f"a '{meta.htype}' tensor takes tl.link(url), got {type(value).__name__}. "
+            "Use tl.link(path_or_url, creds_key=...)."
+        )
+    pending.links.check_key(value.creds_key)
+    found = None
+    extra = meta.extra
+    if extra.get("verify") or extra.get("shape_tensor") or extra.get("info_tensor"):
+        check = meta.sample_compression if extra.get("verify") else None
+        found = pending.links.inspect(value, check)
+    pending.linked.append(found)
+    shape = _check_shape("image", found.shape if found else (0, 0, 3), pending)
+    _check_dtype(np.dtype(np.uint8), pending)
+    return json_dumps(value.to_json()), shape
 
 
 def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:
@@ -224,6 +249,9 @@ def decode(
 ) -> Any:
     """Stored bytes -> the value a reader gets (array, or str / object for text and json)."""
     compression = meta.sample_compression
+    if is_link(meta.htype):
+        d = json.loads(bytes(data))
+        return LinkedSample(d["url"], d.get("creds_key"))
     if compression in IMAGE_COMPRESSIONS:
         arr = decode_image(data, out=out)
         if arr.shape != tuple(shape):

@@ -60,6 +60,12 @@ class TensorEngine:
         self._open_written: ChunkRef | None = None  # the open chunk as last flushed
         self._garbage: list[str] = []  # staged chunks superseded, deleted after the manifest
         self._last_row_read = -2
+        self.links: Any = None  # the dataset's LinkResolver (link tensors)
+
+    def new_pending(self) -> sample_codec.Pending:
+        pending = sample_codec.Pending.of(self.meta)
+        pending.links = self.links
+        return pending
 
     # -- geometry -------------------------------------------------------------------
     @property
@@ -451,7 +457,18 @@ def append_columns(
     prepared = []
     for name, values in columns.items():
         engine = engines[name]
-        pending = sample_codec.Pending.of(engine.meta)
+        pending = engine.new_pending()
         prepared.append((engine, engine.prepare(values, pending), pending))
+        extra = engine.meta.extra
+        if pending.linked and (extra.get("shape_tensor") or extra.get("info_tensor")):
+            for hidden, value_of in (
+                (extra.get("shape_tensor"), lambda o: np.asarray(o.shape, dtype=np.uint32)),
+                (extra.get("info_tensor"), lambda o: o.to_json()),
+            ):
+                if hidden:
+                    companion = engines[hidden]
+                    p = companion.new_pending()
+                    values_h = [value_of(o) for o in pending.linked]
+                    prepared.append((companion, companion.prepare(values_h, p), p))
     for engine, encoded, pending in prepared:
         engine.extend_encoded(encoded, pending)

@@ -1,0 +1,178 @@
+"""Linked data: rows that point at objects elsewhere (``tl.link``) instead of holding them.
+
+A link row stores the object's URL and the *name* of the credentials to read it with
+(a creds key); the secrets themselves live only in memory (``ds.populate_creds``) and
+are supplied again by each reader. When the tensor records sample info, each row also
+keeps the object's version (S3 ETag, HTTP ETag / Last-Modified, local mtime+inode) as
+seen at ingest, so a reader can tell when a bucket changed under a dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tensorlake import config
+from tensorlake.compression import detect_image_format, read_image_shape
+from tensorlake.errors import DatasetError, FormatError, KeyNotFoundError, SampleError
+from tensorlake.storage import HTTPStorage, LocalStorage, ObjectInfo, S3Storage, Storage
+
+LINK_POLICIES = ("warn", "error", "ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSample:
+    """A reference to an object (``tl.link``); appended to a ``link[...]`` tensor."""
+
+    url: str
+    creds_key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "creds_key": self.creds_key}
+
+
+def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkedSample:
+    """Refer to an object instead of copying it: a local path, ``file://``, ``s3://bucket/key``
+    or ``http(s)://`` URL. ``creds_key`` names credentials given with ``ds.populate_creds``.
+
+    Example::
+
+        ds.images.append(tl.link("s3://raw-bucket/img/000001.jpg", creds_key="raw"))
+    """
+    text = os.fspath(url)
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"tl.link() needs a path or URL, got {url!r}.")
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        path = text[len("file://") :] if scheme == "file" else text
+        text = "file://" + os.path.abspath(os.path.expanduser(path))
+    elif scheme not in ("s3", "http", "https"):
+        raise ValueError(
+            f"tl.link() supports local paths, file://, s3:// and http(s):// URLs, got {text!r}."
+        )
+    if creds_key is not None and not isinstance(creds_key, str):
+        raise TypeError(f"creds_key must be a string, got {type(creds_key).__name__}.")
+    return LinkedSample(text, creds_key)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedObject:
+    """What ingest learned about a linked object (the sample info row)."""
+
+    format: str | None
+    size: int
+    shape: tuple[int, ...]
+    version: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "size": self.size,
+            "shape": list(self.shape),
+            "version": self.version,
+        }
+
+
+class LinkResolver:
+    """Opens linked objects: credentials by key (memory only) and one storage per root."""
+
+    def __init__(self, creds_keys: list[str]) -> None:
+        self.creds_keys = creds_keys  # the dataset's list (stored, names only)
+        self.creds: dict[str, dict[str, Any] | None] = {}  # populated secrets, never stored
+        self._storages: dict[tuple[str, str, str | None], Storage] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # to compute workers: keys and creds only
+        return {"creds_keys": list(self.creds_keys), "creds": dict(self.creds)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["creds_keys"])  # type: ignore[misc]
+        self.creds = state["creds"]
+
+    # -- credentials -------------------------------------------------------------------
+    def check_key(self, key: str | None) -> None:
+        if key is not None and key not in self.creds_keys:
+            raise SampleError(
+                f"creds key '{key}' is not in the dataset. Add it with "
+                f"ds.add_creds_key('{key}') and give its credentials with "
+                f"ds.populate_creds('{key}', {{...}}). Known keys: {self.creds_keys}."
+            )
+
+    def _creds(self, key: str | None) -> dict[str, Any] | None:
+        if key is None:
+            return None  # the environment's default credentials
+        if key not in self.creds:
+            raise DatasetError(
+                f"No credentials for creds key '{key}' in this session: they are never "
+                f"stored with the dataset. Call ds.populate_creds('{key}', {{...}}) first."
+            )
+        return self.creds[key]
+
+    # -- objects -----------------------------------------------------------------------
+    def locate(self, link: LinkedSample) -> tuple[Storage, str]:
+        """The storage holding ``link``'s object, and its key there."""
+        parts = urllib.parse.urlsplit(link.url)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            path = urllib.parse.unquote(parts.path) if parts.netloc == "" else link.url[7:]
+            root, key = "/", path.lstrip("/")
+        elif scheme == "s3":
+            root, key = parts.netloc, parts.path.lstrip("/")
+        else:
+            root, key = f"{scheme}://{parts.netloc}", parts.path.lstrip("/")
+            if parts.query:
+                key += "?" + parts.query
+        if not key:
+            raise SampleError(f"link {link.url!r} names no object.")
+        cache_key = (scheme, root, link.creds_key)
+        with self._lock:
+            storage = self._storages.get(cache_key)
+            if storage is None:
+                if scheme == "file":
+                    storage = LocalStorage(root, read_only=True)
+                elif scheme == "s3":
+                    storage = S3Storage(root, "", self._creds(link.creds_key), read_only=True)
+                else:
+                    storage = HTTPStorage(root)
+                self._storages[cache_key] = storage
+        return storage, key
+
+    def fetch(self, link: LinkedSample) -> tuple[bytes, ObjectInfo]:
+        storage, key = self.locate(link)
+        return storage.get_versioned(key)
+
+    def info(self, link: LinkedSample) -> ObjectInfo:
+        storage, key = self.locate(link)
+        return storage.info(key)
+
+    def inspect(self, link: LinkedSample, compression: str | None) -> LinkedObject:
+        """Fetch ``link`` and check it is an image of ``compression`` (``verify=True``)."""
+        try:
+            data, info = self.fetch(link)
+        except KeyNotFoundError:
+            raise SampleError(f"linked object {link.url} does not exist.") from None
+        found = detect_image_format(data)
+        if compression is not None and found != compression:
+            what = f"a {found} image" if found else "not an image"
+            raise SampleError(
+                f"linked object {link.url} is {what}, but the tensor's sample_compression "
+                f"is {compression!r}."
+            )
+        try:
+            shape = read_image_shape(data)
+        except FormatError as err:
+            raise SampleError(f"linked object {link.url} is not a readable image: {err}") from err
+        return LinkedObject(found, info.size, tuple(shape), info.version)
+
+    def map_concurrently(self, fn: Any, links: Sequence[Any]) -> list[Any]:
+        """``[fn(link) for link in links]`` on a bounded thread pool (order kept)."""
+        if len(links) <= 1:
+            return [fn(x) for x in links]
+        workers = min(config.io_threads(), len(links))
+        with ThreadPoolExecutor(workers, thread_name_prefix="tl-links") as pool:
+            return list(pool.map(fn, links))
