@@ -3,14 +3,12 @@ change since ingest, decode them."""
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Any
 
 import numpy as np
 
-from tensorlake.compression import read_image_shape
-from tensorlake.engine.batch_decode import decode_batch
+from tensorlake.compression import decode_image, read_image_shape
 from tensorlake.engine.dataset_core import DatasetCore
 from tensorlake.engine.links import LINK_POLICIES, LinkedSample
 from tensorlake.engine.sample_codec import decode
@@ -26,28 +24,44 @@ def links_of(core: DatasetCore, name: str, rows: np.ndarray) -> list[LinkedSampl
 def fetch(core: DatasetCore, name: str, rows: np.ndarray) -> list[bytes]:
     """The linked objects' bytes, fetched concurrently, checked against the versions
     recorded at ingest (per the dataset's ``link_policy``)."""
-    links = links_of(core, name, rows)
-
-    def one(link: LinkedSample) -> tuple[bytes, ObjectInfo]:
-        try:
-            return core.links.fetch(link)
-        except KeyNotFoundError as err:
-            raise KeyNotFoundError(
-                f"linked object {link.url} no longer exists (ds.{name}.verify_links() lists "
-                "every missing or changed object).",
-                key=err.key,
-            ) from None
-
-    fetched = core.links.map_concurrently(one, links)
+    fetched = core.links.map_concurrently(
+        lambda link: _fetch_one(core, name, link), links_of(core, name, rows)
+    )
     _check_versions(core, name, rows, [info.version for _, info in fetched])
     return [data for data, _ in fetched]
 
 
+def _fetch_one(core: DatasetCore, name: str, link: LinkedSample) -> tuple[bytes, ObjectInfo]:
+    try:
+        return core.links.fetch(link)
+    except KeyNotFoundError as err:
+        raise KeyNotFoundError(
+            f"linked object {link.url} no longer exists (ds.{name}.verify_links() lists "
+            "every missing or changed object).",
+            key=err.key,
+        ) from None
+
+
 def read(core: DatasetCore, name: str, rows: np.ndarray, aslist: bool) -> Any:
-    meta = core.engine(name).meta
-    image_meta = dataclasses.replace(meta, htype="image")
-    stored = [(data, read_image_shape(data)) for data in fetch(core, name, rows)]
-    return decode_batch(image_meta, stored, aslist)
+    """Decoded linked images; each worker fetches and decodes, so decoding overlaps
+    the other fetches."""
+
+    def one(link: LinkedSample) -> tuple[np.ndarray, str]:
+        data, info = _fetch_one(core, name, link)
+        return decode_image(data), info.version
+
+    done = core.links.map_concurrently(one, links_of(core, name, rows))
+    _check_versions(core, name, rows, [version for _, version in done])
+    arrays = [arr for arr, _ in done]
+    if aslist:
+        return arrays
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DatasetError(
+            f"Tensor '{name}' links images of different shapes in this selection; use "
+            ".numpy(aslist=True) to get a list of arrays."
+        )
+    return np.stack(arrays) if arrays else np.zeros((0, 0, 0, 3), np.uint8)
 
 
 def shapes(core: DatasetCore, name: str, rows: np.ndarray) -> list[tuple[int, ...]]:

@@ -169,6 +169,25 @@ class LinkResolver:
             raise SampleError(f"linked object {link.url} is not a readable image: {err}") from err
         return LinkedObject(found, info.size, tuple(shape), info.version)
 
+    def inspect_many(self, meta: Any, values: Sequence[Any]) -> dict[LinkedSample, Any]:
+        """Fetch and check the objects of many link rows concurrently, before they are
+        encoded one by one; each result is a ``LinkedObject`` or the error to raise."""
+        from tensorlake.engine.sample_codec import link_check, needs_fetch
+
+        if not needs_fetch(meta):
+            return {}
+        todo = list({v for v in values if isinstance(v, LinkedSample)})
+        check = link_check(meta)
+
+        def one(link: LinkedSample) -> Any:
+            try:
+                self.check_key(link.creds_key)
+                return self.inspect(link, check)
+            except Exception as err:  # raised again when its row is encoded
+                return err
+
+        return dict(zip(todo, self.map_concurrently(one, todo)))
+
     def map_concurrently(self, fn: Any, links: Sequence[Any]) -> list[Any]:
         """``[fn(link) for link in links]`` on a bounded thread pool (order kept)."""
         if len(links) <= 1:

@@ -39,6 +39,7 @@ class Pending:
     new_class_names: list[str] = field(default_factory=list)
     links: Any = None  # LinkResolver of the dataset, for link tensors
     linked: list[Any] = field(default_factory=list)  # LinkedObject (or None) per link row
+    prefetched: dict[Any, Any] = field(default_factory=dict)  # link -> LinkedObject | error
 
     @classmethod
     def of(cls, meta: TensorMeta) -> Pending:
@@ -119,14 +120,27 @@ def _encode_link(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes,
         )
     pending.links.check_key(value.creds_key)
     found = None
-    extra = meta.extra
-    if extra.get("verify") or extra.get("shape_tensor") or extra.get("info_tensor"):
-        check = meta.sample_compression if extra.get("verify") else None
-        found = pending.links.inspect(value, check)
+    if needs_fetch(meta):
+        found = pending.prefetched.pop(value, None)
+        if isinstance(found, Exception):
+            raise found
+        if found is None:
+            found = pending.links.inspect(value, link_check(meta))
     pending.linked.append(found)
     shape = _check_shape("image", found.shape if found else (0, 0, 3), pending)
     _check_dtype(np.dtype(np.uint8), pending)
     return json_dumps(value.to_json()), shape
+
+
+def needs_fetch(meta: TensorMeta) -> bool:
+    """Whether appending to this link tensor fetches each object."""
+    extra = meta.extra
+    return bool(extra.get("verify") or extra.get("shape_tensor") or extra.get("info_tensor"))
+
+
+def link_check(meta: TensorMeta) -> str | None:
+    """The format linked objects must have (only checked with ``verify``)."""
+    return meta.sample_compression if meta.extra.get("verify") else None
 
 
 def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:

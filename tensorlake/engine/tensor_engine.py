@@ -79,6 +79,8 @@ class TensorEngine:
     def prepare(self, values: Sequence[Any], pending: sample_codec.Pending) -> list[Encoded]:
         """Validate and encode ``values`` without changing anything."""
         start = self.num_rows
+        if len(values) > 1 and pending.links is not None:
+            pending.prefetched = pending.links.inspect_many(self.meta, values)
         return [sample_codec.encode(self.meta, v, pending, start + i) for i, v in enumerate(values)]
 
     def extend_encoded(self, samples: Sequence[Encoded], pending: sample_codec.Pending) -> None:
