@@ -292,7 +292,7 @@ class Dataset:
                 f"Unknown creds key '{creds_key}'. Add it first with "
                 f"ds.add_creds_key('{creds_key}'). Known keys: {self._core.links.creds_keys}."
             )
-        self._core.links.creds[creds_key] = dict(creds) if creds is not None else None
+        self._core.links.set_creds(creds_key, creds)
 
     def get_creds_keys(self) -> list[str]:
         """The creds keys links of this dataset may name."""

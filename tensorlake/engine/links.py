@@ -103,6 +103,12 @@ class LinkResolver:
                 f"ds.populate_creds('{key}', {{...}}). Known keys: {self.creds_keys}."
             )
 
+    def set_creds(self, key: str, creds: dict[str, Any] | None) -> None:
+        with self._lock:
+            self.creds[key] = dict(creds) if creds is not None else None
+            for cached in [k for k in self._storages if k[2] == key]:
+                del self._storages[cached]  # reopen with the new credentials
+
     def _creds(self, key: str | None) -> dict[str, Any] | None:
         if key is None:
             return None  # the environment's default credentials
