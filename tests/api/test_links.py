@@ -227,3 +227,12 @@ def test_deleting_a_link_tensor_deletes_its_companions(tmp_path, images):
     ds.images.append(tl.link(images[0]))
     ds.delete_tensor("images")
     assert ds._tensor_names(include_hidden=True) == []
+
+
+def test_linked_images_example_runs(tmp_path, capsys):
+    import runpy
+
+    example = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "linked_images.py"))
+    example["main"](str(tmp_path))
+    out = capsys.readouterr().out
+    assert "8 images linked" in out and "'row': 2" in out and "changed since" in out
