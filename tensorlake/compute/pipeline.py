@@ -126,7 +126,7 @@ class ComputeFunction:
             raise ValueError(
                 f"checkpoint_interval must be an int >= 0, got {checkpoint_interval!r}."
             )
-        run = _Run(self, core, n, checkpoint_interval, started)
+        run = _Run(self, core, n, checkpoint_interval)
         start = run.resume_point() if resume else 0
         core.batch_depth += 1
         try:
@@ -161,8 +161,10 @@ class ComputeFunction:
                     data_in, dataset_in, start, n, num_workers, checkpoint_interval, core
                 )
                 run.drive(sched, tasks, max(1, 2 * num_workers), bar)
-            except BaseException:
+            except BaseException as err:
                 sched.stop()
+                if not isinstance(err, TransformError):  # interrupted, storage down ...
+                    run.restore(quiet=True)
                 raise
             else:
                 sched.close()
@@ -307,14 +309,11 @@ def _tasks(
 class _Run:
     """The writer's side of one eval: adopt blocks in order, checkpoint, recover."""
 
-    def __init__(
-        self, fn: ComputeFunction, core: DatasetCore, n: int, interval: int, started: float
-    ) -> None:
+    def __init__(self, fn: ComputeFunction, core: DatasetCore, n: int, interval: int) -> None:
         self.fn, self.core, self.n, self.interval = fn, core, n, interval
         self.report = EvalReport(0, 0)
         self.checkpoint_items = 0  # input items the last checkpoint holds
         self.has_checkpoint = False
-        self.started = started
 
     def resume_point(self) -> int:
         core = self.core
@@ -405,13 +404,22 @@ class _Run:
     def fail(self, error: TransformError, sched: Any, cause: BaseException | None = None) -> None:
         """Stop the workers, return the dataset to the last stored state, raise."""
         sched.stop()
-        core = self.core
-        core.writer.wait()
-        # nothing was stored since the last checkpoint (or the start): reload that state,
-        # then delete the chunks the workers wrote
-        core.open_branch(core.branch)
-        versioning.gc(core)
+        self.restore()
         raise error from cause
+
+    def restore(self, quiet: bool = False) -> None:
+        """Back to the last checkpoint (or the start): nothing was stored since, so
+        reload that state, then delete the chunks the workers wrote."""
+        core = self.core
+        try:
+            try:
+                core.writer.wait()
+            finally:
+                core.open_branch(core.branch)
+            versioning.gc(core)
+        except Exception:
+            if not quiet:
+                raise
 
     def finish(self) -> None:
         core = self.core
