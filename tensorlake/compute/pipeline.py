@@ -306,6 +306,15 @@ def _tasks(
         index = stop
 
 
+def _submit(sched: Any, task: Task) -> Future:
+    try:
+        return sched.submit(task)
+    except BrokenProcessPool as err:  # a worker died since the last result came
+        future: Future = Future()
+        future.set_exception(err)
+        return future
+
+
 class _Run:
     """The writer's side of one eval: adopt blocks in order, checkpoint, recover."""
 
@@ -339,7 +348,7 @@ class _Run:
     def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm) -> None:
         pending: deque[tuple[Task, Future]] = deque()
         for task in itertools.islice(tasks, in_flight):
-            pending.append((task, sched.submit(task)))
+            pending.append((task, _submit(sched, task)))
         while pending:
             task, future = pending.popleft()
             try:
@@ -358,7 +367,7 @@ class _Run:
                 )
             self.adopt(result, sched, bar)
             for task in itertools.islice(tasks, 1):
-                pending.append((task, sched.submit(task)))
+                pending.append((task, _submit(sched, task)))
 
     def adopt(self, result: BlockResult, sched: Any, bar: tqdm) -> None:
         if result.failure is not None:
@@ -423,6 +432,7 @@ class _Run:
 
     def finish(self) -> None:
         core = self.core
-        if self.interval and not (self.report.checkpoints and self.checkpoint_items == self.n):
+        done_now = self.report.checkpoints and self.checkpoint_items == self.n
+        if self.interval and self.report.items and not done_now:
             self.checkpoint(self.n)
         core.flush()

@@ -104,8 +104,12 @@ def make_scheduler(
         return _Pool(executor, stop_flag, run_here), lambda: None
     context = _context()
     progress_queue = context.Queue()
+    relay_stop = threading.Event()
     relay = threading.Thread(
-        target=_relay, args=(progress_queue, progress), name="tl-compute-progress", daemon=True
+        target=_relay,
+        args=(progress_queue, progress, relay_stop),
+        name="tl-compute-progress",
+        daemon=True,
     )
     relay.start()
     executor = ProcessPoolExecutor(
@@ -119,10 +123,12 @@ def make_scheduler(
             future.result()
 
     def end_relay() -> None:
-        progress_queue.put(None)
+        # the parent never writes to the queue: a worker killed while holding its
+        # write lock must not block us
+        relay_stop.set()
         relay.join(5)
+        progress_queue.cancel_join_thread()
         progress_queue.close()
-        progress_queue.join_thread()
 
     return _Pool(executor, stop_flag, run_in_process), end_relay
 
@@ -155,12 +161,17 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _relay(progress_queue: Any, progress: Callable[[int], None]) -> None:
-    while True:
+def _relay(progress_queue: Any, progress: Callable[[int], None], stop: threading.Event) -> None:
+    while not stop.is_set():
         try:
-            n = progress_queue.get()
-        except (EOFError, OSError, queue_module.Empty):
-            return
-        if n is None:
+            n = progress_queue.get(timeout=0.1)
+        except queue_module.Empty:
+            continue
+        except (EOFError, OSError):
             return
         progress(n)
+    while True:  # what the workers sent before they stopped
+        try:
+            progress(progress_queue.get_nowait())
+        except (queue_module.Empty, EOFError, OSError):
+            return

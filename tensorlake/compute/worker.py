@@ -102,9 +102,22 @@ _process: dict[str, Any] = {}
 def init_process(job: Job, progress_queue: Any, parent_pid: int) -> None:
     """Process-pool initializer: install the job once per worker process."""
     _process.update(job=job, stages=pickle.loads(job.stages), queue=progress_queue)
-    _process["parent_pid"] = parent_pid
     _process["storage"] = None
     _process["input"] = None
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="tl-parent-watch", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit once the parent is gone: an idle worker would wait for work forever, a busy
+    one would keep writing chunks nobody will adopt."""
+    while True:
+        time.sleep(0.1)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def run_in_process(task: Task) -> BlockResult:
@@ -122,7 +135,7 @@ def run_in_process(task: Task) -> BlockResult:
         if ship
         else _process["storage"]
     )
-    reporter = _QueueProgress(_process["queue"], _process["parent_pid"])
+    reporter = _QueueProgress(_process["queue"])
     try:
         stages = _process["stages"]
         return run_block(job, stages, task, storage, _process["input"], reporter, ship=ship)
@@ -133,11 +146,10 @@ def run_in_process(task: Task) -> BlockResult:
 
 
 class _QueueProgress:
-    """Reports items done to the parent at most ten times a second; exits if the parent
-    died (its workers must not keep writing to a dataset nobody will adopt)."""
+    """Reports items done to the parent at most ten times a second."""
 
-    def __init__(self, queue: Any, parent_pid: int) -> None:
-        self.queue, self.parent_pid = queue, parent_pid
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
         self.pending, self.last = 0, time.monotonic()
 
     def __call__(self, n: int) -> None:
@@ -145,10 +157,6 @@ class _QueueProgress:
         now = time.monotonic()
         if now - self.last >= 0.1:
             self.last = now
-            try:
-                os.kill(self.parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
             self.flush()
 
     def flush(self) -> None:
