@@ -20,7 +20,7 @@ from typing import Any
 from tensorlake import config
 from tensorlake.compression import detect_image_format, read_image_shape
 from tensorlake.errors import DatasetError, FormatError, KeyNotFoundError, SampleError
-from tensorlake.storage import HTTPStorage, LocalStorage, ObjectInfo, S3Storage, Storage
+from tensorlake.storage import HTTPStorage, LocalStorage, ObjectInfo, Storage
 
 LINK_POLICIES = ("warn", "error", "ignore")
 
@@ -142,6 +142,8 @@ class LinkResolver:
                 if scheme == "file":
                     storage = LocalStorage(root, read_only=True)
                 elif scheme == "s3":
+                    from tensorlake.storage.s3 import S3Storage  # boto3: imported on first use
+
                     storage = S3Storage(root, "", self._creds(link.creds_key), read_only=True)
                 else:
                     storage = HTTPStorage(root)

@@ -9,6 +9,7 @@ the manifest that no longer names it is stored. Chunks are never modified in pla
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,19 @@ from tensorlake.errors import FormatError, KeyNotFoundError, SampleError
 from tensorlake.storage import MemoryStorage, Storage
 
 Encoded = tuple[bytes | memoryview, tuple[int, ...]]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while making many small objects that hold no cycles (one array
+    per row): otherwise a full collection can cost more than the read itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def chunk_prefix(tensor: str) -> str:
@@ -330,7 +344,7 @@ class TensorEngine:
         if self.table.column("kind").any():
             return None
         out: list[np.ndarray | None] = [None] * len(rows)
-        with self._chunks_must_exist():
+        with self._chunks_must_exist(), _no_gc():
             js = self.table.locate_many(rows)
             order = np.argsort(js, kind="stable")
             entries, firsts = np.unique(js[order], return_index=True)
