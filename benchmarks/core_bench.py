@@ -33,36 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import s3_creds, start_moto
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
 
 def _files(data: Path) -> list[Path]:
     return sorted((data / "images").glob("*.jpg"))
-
-
-def _moto(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("moto server did not start")
-
-
-def _s3_creds(port: int) -> dict:
-    return {
-        "aws_access_key_id": "bench",
-        "aws_secret_access_key": "bench",
-        "endpoint_url": f"http://127.0.0.1:{port}",
-        "aws_region": "us-east-1",
-    }
 
 
 def run_one(scenario: str, data: Path, work: Path, port: int) -> dict:
@@ -85,7 +63,7 @@ def run_one(scenario: str, data: Path, work: Path, port: int) -> dict:
         url, creds = (
             (str(work / "ds"), None)
             if scenario == "append"
-            else (f"s3://bench/{work.name}", _s3_creds(port))
+            else (f"s3://bench/{work.name}", s3_creds(port))
         )
         t = time.perf_counter()
         ds = tl.empty(url, creds=creds, overwrite=True)
@@ -105,7 +83,7 @@ def run_one(scenario: str, data: Path, work: Path, port: int) -> dict:
         url, creds = (
             (str(work / "ds"), None)
             if scenario != "s3_read"
-            else (f"s3://bench/{work.name}", _s3_creds(port))
+            else (f"s3://bench/{work.name}", s3_creds(port))
         )
         ds = tl.empty(url, creds=creds, overwrite=True)
         with ds:
@@ -191,7 +169,7 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        moto = _moto(port)
+        moto = start_moto(port)
         try:
             import boto3
 
@@ -199,7 +177,7 @@ def main() -> None:
                 "s3",
                 **{
                     k: v
-                    for k, v in {**_s3_creds(port), "region_name": "us-east-1"}.items()
+                    for k, v in {**s3_creds(port), "region_name": "us-east-1"}.items()
                     if k != "aws_region"
                 },
             ).create_bucket(Bucket="bench")
