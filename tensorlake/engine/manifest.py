@@ -22,7 +22,7 @@ import numpy as np
 
 from tensorlake.errors import FormatError
 
-MANIFEST_FORMAT_MAJOR = 1
+MANIFEST_FORMAT_MAJOR = 2  # 2: per-tensor table segments; 1 (inline tables) is still read
 
 # kind of a chunk table entry
 KIND_ROWS = 0  # whole rows
@@ -282,7 +282,7 @@ class Manifest:
     def segment_keys(d: dict[str, Any]) -> dict[str, list[str]]:
         """Each tensor's table segments named by a stored manifest."""
         check_manifest_format(d)
-        return {t["meta"]["name"]: list(t["segments"]) for t in d["tensors"]}
+        return {t["meta"]["name"]: list(t.get("segments", ())) for t in d["tensors"]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], tables: dict[str, ChunkTable]) -> Manifest:

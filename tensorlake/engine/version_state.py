@@ -34,7 +34,7 @@ from tensorlake.errors import (
 )
 from tensorlake.storage import Storage
 
-FORMAT_MAJOR = 1
+FORMAT_MAJOR = 2  # 2: chunk tables stored as segments (1: inline; still read)
 FORMAT_VERSION = f"{FORMAT_MAJOR}.0"
 DATASET_META_KEY = "tensorlake.json"
 DEFAULT_BRANCH = "main"
@@ -155,6 +155,9 @@ class ManifestStore:
         return manifest.to_dict(segments)
 
     def load(self, d: dict[str, Any]) -> Manifest:
+        if any("chunks" in t for t in d.get("tensors", ())):  # format 1: tables inline
+            tables = {t["meta"]["name"]: ChunkTable.from_dict(t["chunks"]) for t in d["tensors"]}
+            return Manifest.from_dict(d, tables)
         keys = Manifest.segment_keys(d)
         wanted = sorted({k for ks in keys.values() for k in ks})
         try:

@@ -120,3 +120,15 @@ def test_manifest_round_trip_through_segments():
     assert len(sorted(storage.list("tables/"))) == len(puts_before) + 1
     with pytest.raises(FormatError):
         unpack(b"\xc1garbage", "m")
+
+
+def test_format_1_manifests_with_inline_tables_still_load():
+    from tensorlake.engine.version_state import ManifestStore
+    from tensorlake.storage import MemoryStorage
+
+    table = ChunkTable()
+    table.append(ChunkRef(7, 10, 100, 40))
+    meta = TensorMeta("x", dtype="int64", length=10)
+    old = {"format": 1, "tensors": [{"meta": meta.to_dict(), "chunks": table.to_dict()}]}
+    back = ManifestStore(MemoryStorage("format-1")).load(old)
+    assert back.tensors["x"].table.num_rows == 10 and back.tensors["x"].table[0].id == 7
