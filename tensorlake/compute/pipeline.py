@@ -27,7 +27,7 @@ import cloudpickle
 from tqdm.auto import tqdm
 
 from tensorlake.api.dataset import Dataset
-from tensorlake.compute.schedulers import SCHEDULERS, make_scheduler, prewarm
+from tensorlake.compute.schedulers import SCHEDULERS, make_scheduler
 from tensorlake.compute.worker import BlockResult, Job, RemoteTraceback, Task
 from tensorlake.engine import version_state, versioning
 from tensorlake.engine.dataset_core import DatasetCore
@@ -64,7 +64,6 @@ def compute(fn: Callable[..., Any]) -> Callable[..., ComputeFunction]:
     def bind(*args: Any, **kwargs: Any) -> ComputeFunction:
         return ComputeFunction([(fn, args, kwargs)])
 
-    prewarm()
     return bind
 
 

@@ -153,32 +153,6 @@ def _main_not_rerun() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-_prewarmed = False
-
-
-def prewarm() -> None:
-    """Start the forkserver in the background, once per process, so that the imports it
-    preloads (~0.5 s) overlap the caller's own setup rather than the first ``eval``.
-    Called when a transform is defined; ``TENSORLAKE_COMPUTE_PREWARM=0`` turns it off."""
-    global _prewarmed
-    if _prewarmed or os.environ.get("TENSORLAKE_COMPUTE_PREWARM", "1") == "0":
-        return
-    _prewarmed = True
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return
-
-    def start() -> None:
-        from multiprocessing import forkserver
-
-        _context()
-        try:
-            forkserver.ensure_running()
-        except Exception:  # the first eval starts it instead, and reports what fails
-            pass
-
-    threading.Thread(target=start, name="tl-forkserver-prewarm", daemon=True).start()
-
-
 def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
