@@ -67,3 +67,29 @@ def check_rows(coco: COCO, image_dir: str, img_ids: list[int], images, boxes) ->
         if not np.array_equal(np.asarray(boxes[i]).reshape(-1, 4), want):
             return f"row {i}: boxes differ"
     return ""
+
+
+def recovery_result(
+    coco: COCO, a: dict, img_ids: list[int], ds, seconds: float, resumed_from: int, steps: list[str]
+) -> dict:
+    """The crash scenario's result: the recovered dataset (Deep Lake 3 and tensorlake share
+    this API) checked against the source, and what it took to get there."""
+    lengths = {name: len(t) for name, t in ds.tensors.items()}
+    problem = check_rows(
+        coco,
+        a["image_dir"],
+        img_ids,
+        [ds.images[i].tobytes() for i in range(len(ds.images))],
+        ds.boxes.numpy(aslist=True),
+    )
+    if len(set(lengths.values())) != 1:
+        problem = problem or f"tensor lengths differ: {lengths}"
+    return {
+        "value": seconds,
+        "unit": "s",
+        "resumed_from": resumed_from,
+        "open_calls": len(steps),
+        "steps": " -> ".join(steps),
+        "consistent": not problem,
+        "problem": problem,
+    }

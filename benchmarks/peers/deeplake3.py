@@ -180,25 +180,7 @@ def crash_recover(a: dict) -> dict:
             _run(a, coco, img_ids[resumed_from:], ds, a["log"])
         ds.flush()
     ds = _open(a["out"])
-    lengths = {name: len(t) for name, t in ds.tensors.items()}
-    problem = _coco.check_rows(
-        coco,
-        a["image_dir"],
-        img_ids,
-        [ds.images[i].tobytes() for i in range(len(ds.images))],
-        ds.boxes.numpy(aslist=True),
-    )
-    if len(set(lengths.values())) != 1:
-        problem = problem or f"tensor lengths differ: {lengths}"
-    return {
-        "value": w.seconds,
-        "unit": "s",
-        "resumed_from": resumed_from,
-        "open_calls": len(steps),
-        "steps": " -> ".join(steps),
-        "consistent": not problem,
-        "problem": problem,
-    }
+    return _coco.recovery_result(coco, a, img_ids, ds, w.seconds, resumed_from, steps)
 
 
 if __name__ == "__main__":

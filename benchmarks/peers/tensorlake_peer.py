@@ -165,25 +165,8 @@ def crash_recover(a: dict) -> dict:
         )
         ds.close()
     ds = tl.load(a["out"], read_only=True)
-    lengths = {name: len(t) for name, t in ds.tensors.items()}
-    problem = _coco.check_rows(
-        coco,
-        a["image_dir"],
-        img_ids,
-        [ds.images[i].tobytes() for i in range(len(ds.images))],
-        ds.boxes.numpy(aslist=True),
-    )
-    if len(set(lengths.values())) != 1:
-        problem = problem or f"tensor lengths differ: {lengths}"
-    return {
-        "value": w.seconds,
-        "unit": "s",
-        "resumed_from": resumed_from,
-        "open_calls": 1,
-        "steps": "tl.load(path, reset=True)",
-        "consistent": not problem,
-        "problem": problem,
-    }
+    steps = ["tl.load(path, reset=True)"]
+    return _coco.recovery_result(coco, a, img_ids, ds, w.seconds, resumed_from, steps)
 
 
 if __name__ == "__main__":
