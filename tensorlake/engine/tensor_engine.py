@@ -104,12 +104,12 @@ class TensorEngine:
         for data, shape in samples:
             n = len(data)
             if n > limit:
-                self._seal()
+                self.seal()
                 for ref in self._tile_refs(data, shape, self.table.num_rows):
                     self.table.append(ref)
             else:
                 if self._open_rows and self._open_nbytes + n > limit:
-                    self._seal()
+                    self.seal()
                 self._open_rows.append(data)
                 self._open_shapes.append(shape)
                 self._open_nbytes += n
@@ -122,10 +122,6 @@ class TensorEngine:
             self._garbage.append(self._key(self._open_written.id))
             self._open_written = None
 
-    def seal(self) -> None:
-        """Close the open chunk and enter it in the table (its put may still be running)."""
-        self._seal()
-
     def adopt(self, table: ChunkTable, meta: TensorMeta) -> None:
         """Append rows another writer stored as chunks (a compute worker's block);
         ``meta`` is that writer's meta of those rows only."""
@@ -135,7 +131,7 @@ class TensorEngine:
                 "Pass dtype= to create_tensor so that every worker converts to it.",
                 tensor=self.meta.name,
             )
-        self._seal()
+        self.seal()
         self.table.extend_shifted(table, self.table.num_rows)
         self.meta.length += meta.length
         if self.meta.dtype is None:
@@ -148,8 +144,8 @@ class TensorEngine:
         """Delete ``table``'s chunks once the next manifest is stored (rows rewritten)."""
         self._garbage.extend(self._key(int(i)) for i in table.column("ids"))
 
-    def _seal(self) -> None:
-        """Close the open chunk and enter it in the table."""
+    def seal(self) -> None:
+        """Close the open chunk and enter it in the table (its put may still be running)."""
         if not self._open_rows:
             return
         row_end = self.table.num_rows + len(self._open_rows)
@@ -208,7 +204,7 @@ class TensorEngine:
 
     def seal_for_commit(self) -> None:
         """Make every row part of a sealed chunk, all marked committed."""
-        self._seal()
+        self.seal()
         self.table.mark_committed()
 
     # -- reads ----------------------------------------------------------------------
@@ -311,52 +307,27 @@ class TensorEngine:
     def read_fixed(self, rows: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
         """Rows of a raw (uncompressed, non-bool) fixed-shape tensor as one array, vectorised
         per chunk; None when the rows are not all in such chunks (callers fall back)."""
-        if self.meta.sample_compression is not None or self.meta.chunk_compression is not None:
-            return None
         shape = self.meta.min_shape
-        if shape is None or shape != self.meta.max_shape or dtype == np.bool_ or len(rows) == 0:
+        if shape is None or shape != self.meta.max_shape or not self._raw_rows(rows, dtype):
             return None
-        if int(rows.max()) >= self.table.num_rows or self.table.column("kind").any():
-            return None
+        out = np.empty((len(rows), *shape), dtype=dtype)
         with self._chunks_must_exist():
-            js = self.table.locate_many(rows)
-            order = np.argsort(js, kind="stable")
-            entries, firsts = np.unique(js[order], return_index=True)
-            chunks = self._fetch(entries.tolist())
-            out = np.empty((len(rows), *shape), dtype=dtype)
-            starts = np.concatenate([[0], self.table.row_ends])
-            bounds = [*firsts.tolist(), len(rows)]
-            for k, j in enumerate(entries.tolist()):
-                payload = chunks[j].verified_payload()
-                table = np.frombuffer(payload, dtype=dtype).reshape(-1, *shape)
-                positions = order[bounds[k] : bounds[k + 1]]
-                out[positions] = table[rows[positions] - starts[j]]
+            for chunk, positions, local in self._rows_by_chunk(rows):
+                table = np.frombuffer(chunk.verified_payload(), dtype=dtype).reshape(-1, *shape)
+                out[positions] = table[local]
         return out
 
     def read_ragged(self, rows: np.ndarray, dtype: np.dtype) -> list[np.ndarray] | None:
         """Rows of a raw (uncompressed, non-bool) tensor of any shapes as a list of
         arrays, sliced from one copy per chunk instead of decoded row by row; None when
         the rows are not all in such chunks (callers fall back)."""
-        if self.meta.sample_compression is not None or dtype == np.bool_ or len(rows) == 0:
-            return None
-        if dtype.kind not in "biuf" or int(rows.max()) >= self.table.num_rows:
-            return None
-        if self.table.column("kind").any():
+        if not self._raw_rows(rows, dtype):
             return None
         out: list[np.ndarray | None] = [None] * len(rows)
         with self._chunks_must_exist(), _no_gc():
-            js = self.table.locate_many(rows)
-            order = np.argsort(js, kind="stable")
-            entries, firsts = np.unique(js[order], return_index=True)
-            chunks = self._fetch(entries.tolist())
-            starts = np.concatenate([[0], self.table.row_ends])
-            bounds = [*firsts.tolist(), len(rows)]
-            for k, j in enumerate(entries.tolist()):
-                chunk = chunks[j]
+            for chunk, positions, local in self._rows_by_chunk(rows):
                 header = chunk.header
                 items = np.frombuffer(chunk.verified_payload(), dtype=np.uint8)
-                positions = order[bounds[k] : bounds[k + 1]]
-                local = rows[positions] - starts[j]
                 lo, hi = int(local.min()), int(local.max()) + 1
                 offsets = header.offsets.astype(np.int64)
                 # one copy of the span holding the rows asked for; rows are views of it
@@ -366,6 +337,31 @@ class TensorEngine:
                 for pos, r in zip(positions.tolist(), local.tolist()):
                     out[pos] = span[element[r] : element[r + 1]].reshape(shapes[r])
         return out  # type: ignore[return-value]
+
+    def _raw_rows(self, rows: np.ndarray, dtype: np.dtype) -> bool:
+        """Whether ``rows`` are all raw numeric rows in sealed, untiled chunks."""
+        meta = self.meta
+        return (
+            meta.sample_compression is None
+            and meta.chunk_compression is None
+            and dtype.kind in "iuf"
+            and len(rows) > 0
+            and int(rows.max()) < self.table.num_rows
+            and not self.table.column("kind").any()
+        )
+
+    def _rows_by_chunk(self, rows: np.ndarray) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
+        """For each chunk holding some of ``rows``: the chunk, the positions in ``rows`` it
+        answers, and those rows' indices inside it. Chunks are fetched concurrently."""
+        js = self.table.locate_many(rows)
+        order = np.argsort(js, kind="stable")
+        entries, firsts = np.unique(js[order], return_index=True)
+        chunks = self._fetch(entries.tolist())
+        starts = np.concatenate([[0], self.table.row_ends])
+        bounds = [*firsts.tolist(), len(rows)]
+        for k, j in enumerate(entries.tolist()):
+            positions = order[bounds[k] : bounds[k + 1]]
+            yield chunks[j], positions, rows[positions] - starts[j]
 
     def read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
         """Each row's shape, from chunk headers only (no sample data is fetched)."""
