@@ -322,7 +322,6 @@ class _Run:
         self.fn, self.core, self.n, self.interval = fn, core, n, interval
         self.report = EvalReport(0, 0)
         self.checkpoint_items = 0  # input items the last checkpoint holds
-        self.has_checkpoint = False
 
     def resume_point(self) -> int:
         core = self.core
@@ -405,7 +404,6 @@ class _Run:
         )
         self.report.checkpoints.append(commit_id)
         self.checkpoint_items = done
-        self.has_checkpoint = True
 
     def checkpoint_text(self) -> str:
         return f"Last checkpoint: {self.checkpoint_items} samples processed."

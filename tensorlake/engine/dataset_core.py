@@ -252,7 +252,13 @@ class DatasetCore:
         return extra
 
     def _new_engine(self, meta: TensorMeta, table: ChunkTable | None = None) -> TensorEngine:
-        engine = TensorEngine(self.storage, meta, table or ChunkTable(), self.writer, self.cache)
+        engine = TensorEngine(
+            self.storage,
+            meta,
+            table if table is not None else ChunkTable(),
+            self.writer,
+            self.cache,
+        )
         engine.links = self.links
         return engine
 
