@@ -61,3 +61,19 @@ def lock_lease() -> float:
 def home() -> Path:
     """The local home of registered datasets (``TENSORLAKE_HOME``, default ``~/.tensorlake``)."""
     return Path(os.environ.get("TENSORLAKE_HOME") or Path.home() / ".tensorlake")
+
+
+START_METHODS = ("auto", "fork", "forkserver", "spawn")
+
+
+def start_method() -> str:
+    """How compute starts worker processes (``TENSORLAKE_START_METHOD``, default ``auto``).
+
+    ``auto`` forks when no other thread runs in the process (the fastest start, and the
+    only moment forking is safe), else uses a forkserver. ``fork``, ``forkserver`` and
+    ``spawn`` force one method.
+    """
+    method = os.environ.get("TENSORLAKE_START_METHOD") or "auto"
+    if method not in START_METHODS:
+        raise ValueError(f"TENSORLAKE_START_METHOD must be one of {START_METHODS}, got {method!r}")
+    return method

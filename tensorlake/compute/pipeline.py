@@ -23,7 +23,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
 from tqdm.auto import tqdm
 
 from tensorlake.api.dataset import Dataset
@@ -132,7 +131,6 @@ class ComputeFunction:
         try:
             run.prepare()
             job = Job(
-                _dump_stages(self.stages),
                 list(core.engines),
                 core.url,
                 core.creds,
@@ -141,21 +139,24 @@ class ComputeFunction:
                 _input_spec(data_in, dataset_in, scheduler, num_workers),
                 core.links,
             )
-            bar = _progress_bar(progressbar, n, start, self.name)
+            bar: tqdm | None = None  # made once workers run: tqdm starts a thread
             lock = threading.Lock()
 
             def progress(k: int) -> None:
                 with lock:
-                    bar.update(k)
+                    if bar is not None:
+                        bar.update(k)
 
             sched, end_relay = make_scheduler(
                 scheduler if num_workers > 0 else "serial",
                 num_workers,
                 job,
+                [(_with_args(fn, args), kwargs) for fn, args, kwargs in self.stages],
                 core.storage,
                 data_in if dataset_in else None,
                 progress,
             )
+            bar = _progress_bar(progressbar, n, start, self.name)
             try:
                 tasks = _tasks(
                     data_in, dataset_in, start, n, num_workers, checkpoint_interval, core
@@ -187,12 +188,6 @@ class ComputeFunction:
                 stacklevel=2,
             )
         return report
-
-
-def _dump_stages(stages: list[tuple[Callable[..., Any], tuple, dict]]) -> bytes:
-    """The pipeline as bytes: functions from ``__main__`` and closures travel by value,
-    modules by reference."""
-    return cloudpickle.dumps([(_with_args(fn, args), kwargs) for fn, args, kwargs in stages])
 
 
 def _with_args(fn: Callable[..., Any], args: tuple) -> Callable[..., Any]:
@@ -343,6 +338,7 @@ class _Run:
         if self.interval and versioning.has_head_changes(core):
             versioning.commit(core, f"Auto-commit before compute of {self.fn.name}")
         core.flush()
+        core.writer.close()  # its threads end: worker processes can then be forked
 
     def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm) -> None:
         pending: deque[tuple[Task, Future]] = deque()

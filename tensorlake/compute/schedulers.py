@@ -2,33 +2,41 @@
 
 Every scheduler exposes the same small interface: ``submit(task) -> Future``,
 ``stop()`` (abandon what is running, at once) and ``close()``. Processes come from the
-stdlib's ``ProcessPoolExecutor`` on a forkserver (spawn where there is none) context:
-it reports a worker that died as ``BrokenProcessPool`` where ``multiprocessing.Pool``
-hangs, and forking the parent, which runs I/O threads, is unsafe. The pipeline travels
-as cloudpickle bytes, so closures and functions from ``__main__`` or a notebook work.
+stdlib's ``ProcessPoolExecutor``: it reports a worker that died as ``BrokenProcessPool``
+where ``multiprocessing.Pool`` hangs. They are forked when no other thread runs (our own
+heartbeat is paused for the moment), which starts them at once with the pipeline as it
+is. Forking while a thread runs is unsafe, so otherwise they come from a forkserver and
+the pipeline travels as cloudpickle bytes: closures and functions from ``__main__`` or
+a notebook work either way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
-import pickle
 import queue as queue_module
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+import cloudpickle
+
+from tensorlake import config
 from tensorlake.compute.worker import (
     BlockResult,
     Job,
+    Stage,
     Task,
     init_process,
     run_block,
     run_in_process,
 )
+from tensorlake.engine.lock import heartbeat_paused
 from tensorlake.storage import Storage
 
 SCHEDULERS = ("serial", "threaded", "processed")
@@ -86,12 +94,12 @@ def make_scheduler(
     scheduler: str,
     num_workers: int,
     job: Job,
+    stages: list[Stage],
     storage: Storage,
     input_dataset: Any,
     progress: Callable[[int], None],
 ) -> tuple[Any, Callable[[], None]]:
     """The scheduler for an eval, and a function that ends its progress relay."""
-    stages = pickle.loads(job.stages)
     stop_flag = threading.Event()
 
     def run_here(task: Task) -> BlockResult:
@@ -102,8 +110,7 @@ def make_scheduler(
     if scheduler == "threaded":
         executor = ThreadPoolExecutor(num_workers, thread_name_prefix="tl-compute")
         return _Pool(executor, stop_flag, run_here), lambda: None
-    context = _context()
-    progress_queue = context.Queue()
+    executor, progress_queue = _start_processes(num_workers, job, stages)
     relay_stop = threading.Event()
     relay = threading.Thread(
         target=_relay,
@@ -112,15 +119,6 @@ def make_scheduler(
         daemon=True,
     )
     relay.start()
-    executor = ProcessPoolExecutor(
-        num_workers,
-        mp_context=context,
-        initializer=init_process,
-        initargs=(job, progress_queue, os.getpid()),
-    )
-    with _main_not_rerun():  # start every worker now, without re-running __main__
-        for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
-            future.result()
 
     def end_relay() -> None:
         # the parent never writes to the queue: a worker killed while holding its
@@ -131,6 +129,44 @@ def make_scheduler(
         progress_queue.close()
 
     return _Pool(executor, stop_flag, run_in_process), end_relay
+
+
+def _start_processes(
+    num_workers: int, job: Job, stages: list[Stage]
+) -> tuple[ProcessPoolExecutor, Any]:
+    """Start every worker now. Forked workers inherit the pipeline as it is (no pickling,
+    no imports: the fastest start); otherwise it travels as cloudpickle bytes."""
+    with heartbeat_paused():  # no thread of ours may run while we fork
+        context = _context()
+        fork = context.get_start_method() == "fork"
+        if not fork:
+            job = dataclasses.replace(job, stages=_dump(stages))
+        progress_queue = context.Queue()
+        executor = ProcessPoolExecutor(
+            num_workers,
+            mp_context=context,
+            initializer=init_process,
+            initargs=(job, progress_queue, os.getpid(), stages if fork else None),
+        )
+        with _main_not_rerun(), warnings.catch_warnings():
+            # Python 3.12+ warns on fork when native threads (BLAS pools) exist; no
+            # Python thread runs here, and native pools are fork-safe
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
+                future.result()
+    return executor, progress_queue
+
+
+def _dump(stages: list[Stage]) -> bytes:
+    try:
+        return cloudpickle.dumps(stages)
+    except Exception as err:
+        raise TypeError(
+            f"The transform or its arguments cannot be sent to worker processes ({err}). "
+            "Use scheduler='threaded', or pass picklable arguments."
+        ) from err
 
 
 @contextlib.contextmanager
@@ -154,11 +190,21 @@ def _main_not_rerun() -> Iterator[None]:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
+    """fork when that is safe (no other thread runs), else forkserver (spawn where there
+    is none); ``TENSORLAKE_START_METHOD`` forces one."""
+    available = multiprocessing.get_all_start_methods()
+    method = config.start_method()
+    if method == "auto":
+        alone = threading.active_count() == 1
+        method = "fork" if alone and "fork" in available else "forkserver"
+    if method == "forkserver" and "forkserver" not in available:
+        method = "spawn"
+    if method not in available:
+        raise ValueError(f"This platform cannot start processes by {method!r}.")
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
         context.set_forkserver_preload(_PRELOAD)
-        return context
-    return multiprocessing.get_context("spawn")
+    return context
 
 
 def _relay(progress_queue: Any, progress: Callable[[int], None], stop: threading.Event) -> None:

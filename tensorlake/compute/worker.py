@@ -1,9 +1,9 @@
 """What runs in a compute worker: a block of input items in, a block descriptor out.
 
 Workers run in the parent (serial), in threads, or in processes. A process worker gets
-the job once, at start (the pipeline serialised with cloudpickle, so functions and closures
-defined in ``__main__`` or a notebook work), opens the target storage itself and
-writes its chunks there directly.
+the job once, at start (inherited when forked, else serialised with cloudpickle, so
+functions and closures defined in ``__main__`` or a notebook work), opens the target
+storage itself and writes its chunks there directly.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ Stage = tuple[Callable[..., Any], dict[str, Any]]  # a transform function and it
 class Job:
     """Everything every block of one ``eval`` shares."""
 
-    stages: bytes  # cloudpickle-serialised list[Stage]
     tensors: list[str]
     target_url: str
     target_creds: dict | None
@@ -42,6 +41,7 @@ class Job:
     skip_ok: bool
     input_dataset: tuple[str, dict | None, str] | None = None  # url, creds, commit id
     links: LinkResolver | None = None  # creds keys and the creds populated (memory only)
+    stages: bytes | None = None  # list[Stage] by cloudpickle, for workers that are not forked
 
 
 @dataclass(slots=True)
@@ -99,9 +99,15 @@ _state = threading.local()
 _process: dict[str, Any] = {}
 
 
-def init_process(job: Job, progress_queue: Any, parent_pid: int) -> None:
-    """Process-pool initializer: install the job once per worker process."""
-    _process.update(job=job, stages=pickle.loads(job.stages), queue=progress_queue)
+def init_process(
+    job: Job, progress_queue: Any, parent_pid: int, stages: list[Stage] | None
+) -> None:
+    """Process-pool initializer: install the job once per worker process (``stages``
+    when the worker was forked, else from ``job.stages``)."""
+    if stages is None:
+        assert job.stages is not None
+        stages = pickle.loads(job.stages)
+    _process.update(job=job, stages=stages, queue=progress_queue)
     _process["storage"] = None
     _process["input"] = None
     threading.Thread(

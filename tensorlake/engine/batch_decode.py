@@ -77,12 +77,12 @@ def decode_batch(meta: TensorMeta, stored: Sequence[Stored], aslist: bool) -> An
     if images and len(stored) > 1:
         list(
             _decode_pool().map(
-                lambda k: decode(meta, stored[k][0], shape, out=out[k]), range(len(stored))
+                lambda k: decode(meta, stored[k][0], shape, out=out[k, ...]), range(len(stored))
             )
         )
     else:
         for k, (data, shp) in enumerate(stored):
-            decode(meta, data, shp, out=out[k])
+            decode(meta, data, shp, out=out[k, ...])
     return out
 
 

@@ -31,6 +31,7 @@ one keeps writing.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import getpass
 import json
@@ -42,6 +43,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -559,6 +561,7 @@ class _Registry:
         self._url_locks: dict[str, threading.Lock] = {}
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
+        self.paused = 0  # heartbeat_paused() depth: no thread runs while > 0
 
     def url_lock(self, url: str) -> threading.Lock:
         with self.mutex:
@@ -567,12 +570,15 @@ class _Registry:
     def add(self, url: str, entry: _Held) -> None:
         with self.mutex:
             self.held[url] = entry
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(
-                    target=_heartbeat, args=(self,), name="tl-lock-heartbeat", daemon=True
-                )
-                self.thread.start()
+            self._start_thread()
         self.wake.set()
+
+    def _start_thread(self) -> None:
+        if not self.paused and (self.thread is None or not self.thread.is_alive()):
+            self.thread = threading.Thread(
+                target=_heartbeat, args=(self,), name="tl-lock-heartbeat", daemon=True
+            )
+            self.thread.start()
 
     def remove(self, entry: _Held) -> None:
         with self.mutex:
@@ -590,6 +596,8 @@ class _Registry:
 def _heartbeat(registry: _Registry) -> None:
     while _current is registry:
         registry.wake.clear()
+        if registry.paused:  # checked after clear(): a pause's wake-up is never lost
+            return
         try:
             now = time.monotonic()
             for entry in registry.snapshot():
@@ -621,6 +629,29 @@ def _registry() -> _Registry:
                 os.register_at_fork(after_in_child=_after_fork)
             _hooks_installed = True
         return _current
+
+
+@contextlib.contextmanager
+def heartbeat_paused() -> Iterator[None]:
+    """Stop this process's heartbeat thread for the duration (it restarts afterwards).
+
+    For forking: a child forked while another thread runs can inherit a lock that thread
+    held. A pause of a few seconds is harmless; leases last far longer.
+    """
+    registry = _registry()
+    with registry.mutex:
+        registry.paused += 1
+        thread = registry.thread
+    registry.wake.set()
+    if thread is not None:
+        thread.join()
+    try:
+        yield
+    finally:
+        with registry.mutex:
+            registry.paused -= 1
+            if registry.held:
+                registry._start_thread()
 
 
 def _after_fork() -> None:

@@ -110,6 +110,17 @@ def test_generic_dtype_fixed_by_first_sample_or_argument():
     assert ds.b.numpy().dtype == np.float32
 
 
+def test_bool_scalars_and_arrays_read_back():
+    ds = tl.empty("mem://bools", overwrite=True)
+    ds.create_tensor("flag", dtype="bool")
+    ds.flag.extend([True, False, True])
+    ds.create_tensor("bits", dtype="bool")
+    ds.bits.extend([np.array([True, False]), np.array([False, False])])
+    assert ds.flag.numpy().tolist() == [True, False, True]
+    assert ds.flag[1].numpy().item() is False
+    assert ds.bits.numpy().tolist() == [[True, False], [False, False]]
+
+
 def test_text_and_json_accessors():
     ds = tl.empty("mem://textjson", overwrite=True)
     ds.create_tensor("t", htype="text")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -67,9 +68,16 @@ def serial_reference():
         ("processed", 1),
         ("processed", 2),
         ("processed", 4),
+        ("processed-fork", 2),
+        ("processed-forkserver", 2),
     ],
 )
-def test_same_rows_in_the_same_order_as_serial(tmp_path, serial_reference, scheduler, workers):
+def test_same_rows_in_the_same_order_as_serial(
+    tmp_path, monkeypatch, serial_reference, scheduler, workers
+):
+    scheduler, _, start_method = scheduler.partition("-")
+    if start_method:
+        monkeypatch.setenv("TENSORLAKE_START_METHOD", start_method)
     ds = tl.empty(str(tmp_path / "ds"))
     _schema(ds)
     report = make_rows().eval(
@@ -213,40 +221,69 @@ def test_dataset_as_input(tmp_path):
     assert view_out.y.numpy().tolist() == [10, 12, 14]
 
 
-def test_closures_from_main_run_in_worker_processes(tmp_path):
+@pytest.mark.parametrize(
+    "setting,forked",
+    [("alone", True), ("thread running", False), ("forkserver forced", False)],
+)
+def test_closures_from_main_run_in_worker_processes(tmp_path, setting, forked):
+    """Workers are forked from a process where nothing else runs, else they come from a
+    forkserver; closures and globals of ``__main__`` work either way."""
     script = textwrap.dedent(
         """
+        import json
+        import os
         import sys
+        import threading
         import tensorlake as tl
 
         OFFSET = 1000
 
-        def main(path):
+        def main(path, setting):
             factor = 3  # captured by the closure below
+            parent = os.getpid()
 
             @tl.compute
             def scaled(i, sample_out):
                 sample_out.x.append(i * factor + OFFSET)
+                sample_out.forked.append(os.getppid() == parent)
 
+            if setting == "thread running":
+                threading.Thread(target=threading.Event().wait, daemon=True).start()
             ds = tl.empty(path)
             ds.create_tensor("x", dtype="int64")
+            ds.create_tensor("forked", dtype="bool")
             scaled().eval(range(10), ds, num_workers=2, scheduler="processed", progressbar=False)
-            print(ds.x.numpy().tolist())
+            print(json.dumps([ds.x.numpy().tolist(), sorted(set(ds.forked.numpy().tolist()))]))
 
         if __name__ == "__main__":
-            main(sys.argv[1])
+            main(*sys.argv[1:])
         """
     )
     path = tmp_path / "job.py"
     path.write_text(script)
+    env = dict(os.environ)
+    env.pop("TENSORLAKE_START_METHOD", None)
+    if setting == "forkserver forced":
+        env["TENSORLAKE_START_METHOD"] = "forkserver"
     out = subprocess.run(
-        [sys.executable, str(path), str(tmp_path / "ds")],
+        [sys.executable, str(path), str(tmp_path / "ds"), setting],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
+        env=env,
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [i * 3 + 1000 for i in range(10)]
+    values, fork_flags = json.loads(out.stdout.strip().splitlines()[-1])
+    assert values == [i * 3 + 1000 for i in range(10)]
+    assert fork_flags == [forked]
+
+
+def test_a_bad_start_method_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TENSORLAKE_START_METHOD", "vfork")
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x", dtype="int64")
+    with pytest.raises(ValueError, match="TENSORLAKE_START_METHOD must be one of"):
+        make_rows().eval(range(4), ds, num_workers=2, progressbar=False)
 
 
 def test_class_names_met_in_different_orders_by_workers_match_serial(tmp_path):

@@ -20,7 +20,14 @@ import pytest
 
 import tensorlake as tl
 from tensorlake.engine import lock as lock_module
-from tensorlake.engine.lock import LOCK_KEY, LockHolder, WriterLock, break_lock, read_holder
+from tensorlake.engine.lock import (
+    LOCK_KEY,
+    LockHolder,
+    WriterLock,
+    break_lock,
+    heartbeat_paused,
+    read_holder,
+)
 from tensorlake.errors import FormatError, LockedError, StaleLockWarning
 from tensorlake.storage import LocalStorage, MemoryStorage, Storage
 
@@ -246,6 +253,21 @@ def test_heartbeat_refreshes_the_record(storage: Storage):
         assert now.token == first.token and now.acquired == first.acquired
         assert [t.name for t in threading.enumerate()].count("tl-lock-heartbeat") == 1
         lock.check()
+
+
+def test_heartbeat_pauses_for_a_fork_and_resumes(storage: Storage):
+    def heartbeats() -> int:
+        return [t.name for t in threading.enumerate()].count("tl-lock-heartbeat")
+
+    with WriterLock(storage, lease=0.6):
+        assert heartbeats() == 1
+        with heartbeat_paused():
+            assert heartbeats() == 0
+            paused_at = read_holder(storage).heartbeat
+            time.sleep(0.4)  # past a third of the lease: a running heartbeat would refresh
+            assert read_holder(storage).heartbeat == paused_at
+        assert heartbeats() == 1
+        _wait_until(lambda: read_holder(storage).heartbeat > paused_at)
 
 
 def test_a_lock_taken_over_by_someone_else_fails_check(storage: Storage):
