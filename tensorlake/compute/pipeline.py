@@ -34,6 +34,7 @@ from tensorlake.errors import DatasetError, TransformError, VersionError
 from tensorlake.storage import MemoryStorage
 
 MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
+MIN_TAIL_BLOCK = 16  # the smallest block the end of the input is cut into
 
 
 @dataclass(slots=True)
@@ -280,13 +281,19 @@ def _tasks(
     checkpoint_interval: int,
     core: DatasetCore,
 ) -> Iterator[Task]:
-    """Blocks of consecutive items from ``start``; none straddles a checkpoint."""
+    """Blocks of consecutive items from ``start``; none straddles a checkpoint.
+
+    With several workers the blocks shrink towards the end of the input, so that the
+    workers finish together instead of one running a whole block alone.
+    """
     size = max(1, min(MAX_BLOCK, -(-(n - start) // max(1, 4 * num_workers))))
     items = None if dataset_in else iter(data_in)
     if items is not None and start:
         items = itertools.islice(items, start, None)
     index = start
     while index < n:
+        if num_workers > 1:
+            size = min(size, max(MIN_TAIL_BLOCK, -(-(n - index) // (2 * num_workers))))
         stop = min(n, index + size)
         if checkpoint_interval:
             stop = min(stop, (index // checkpoint_interval + 1) * checkpoint_interval)

@@ -8,6 +8,7 @@ storage itself and writes its chunks there directly.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import reprlib
@@ -108,11 +109,31 @@ def init_process(
         assert job.stages is not None
         stages = pickle.loads(job.stages)
     _process.update(job=job, stages=stages, queue=progress_queue)
+    _keep_freed_memory()
     _process["storage"] = None
     _process["input"] = None
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="tl-parent-watch", daemon=True
     ).start()
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc keep freed buffers for reuse instead of returning them to the system.
+
+    By default a freed buffer above a few MB (a chunk, a decoded mask) is unmapped, and
+    the next one faults in fresh pages (about 2.5 us each here): 50 faults an item on
+    the COCO workflow, which this cuts to 8. A worker's heap then stays at its peak.
+    Elsewhere than glibc, nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 def _exit_with_parent(parent_pid: int) -> None:

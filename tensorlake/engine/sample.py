@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
@@ -40,7 +39,8 @@ class Sample:
         assert self.path is not None
         if "://" not in self.path or self.path.startswith("file://"):
             try:
-                return Path(self.path.removeprefix("file://")).read_bytes()
+                with open(self.path.removeprefix("file://"), "rb") as f:
+                    return f.read()
             except OSError as err:
                 raise SampleError(f"cannot read {self.path!r}: {err.strerror}") from err
         parent, _, name = self.path.rpartition("/")
