@@ -9,6 +9,7 @@ storage itself and writes its chunks there directly.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import pickle
 import reprlib
@@ -26,7 +27,7 @@ from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
 from tensorlake.engine.links import LinkResolver
 from tensorlake.engine.manifest import TensorMeta
-from tensorlake.storage import MemoryStorage, Storage, from_url
+from tensorlake.storage import LocalStorage, MemoryStorage, Storage, from_url
 
 Stage = tuple[Callable[..., Any], dict[str, Any]]  # a transform function and its kwargs
 
@@ -110,6 +111,10 @@ def init_process(
         stages = pickle.loads(job.stages)
     _process.update(job=job, stages=stages, queue=progress_queue)
     _keep_freed_memory()
+    # What the worker starts with (a forked copy of the caller's objects, the transform's
+    # arguments) lives as long as it does: keep the collector from scanning it again and
+    # again, which also writes to, and so copies, the pages shared with the parent.
+    gc.freeze()
     _process["storage"] = None
     _process["input"] = None
     threading.Thread(
@@ -150,7 +155,10 @@ def _exit_with_parent(parent_pid: int) -> None:
 def run_in_process(task: Task) -> BlockResult:
     job = _process["job"]
     if _process["storage"] is None and not job.target_url.startswith("mem://"):
-        _process["storage"] = from_url(job.target_url, creds=job.target_creds)
+        storage = from_url(job.target_url, creds=job.target_creds)
+        if isinstance(storage, LocalStorage):
+            storage.fsync = False  # the parent syncs each block's chunks as it adopts them
+        _process["storage"] = storage
     if _process["input"] is None and job.input_dataset is not None:
         from tensorlake.api.factory import load
 

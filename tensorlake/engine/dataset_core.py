@@ -303,10 +303,14 @@ class DatasetCore:
         self.check_writable()
         for key, data in block.chunks.items():  # memory targets: the worker sent the bytes
             self.storage.put(key, data)
-        for name, part in block.tensors.items():
-            engine = self.engine(name)
-            meta = TensorMeta.from_dict(part.meta)
-            table = ChunkTable.from_dict(part.table)
+        parts = [
+            (self.engine(name), TensorMeta.from_dict(part.meta), ChunkTable.from_dict(part.table))
+            for name, part in block.tensors.items()
+        ]
+        # workers skip per-chunk fsyncs (they would wait on each): the chunks become
+        # durable here, before any manifest names them, while the workers go on
+        self.storage.sync([key for engine, _, table in parts for key in engine.chunk_keys(table)])
+        for (engine, meta, table), part in zip(parts, block.tensors.values()):
             if not remap_class_labels(engine, meta, table, part.base_class_names):
                 engine.adopt(table, meta)
         self.changed()

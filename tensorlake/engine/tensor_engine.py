@@ -140,9 +140,13 @@ class TensorEngine:
             if shape is not None:
                 self.meta.update_shape(shape)
 
+    def chunk_keys(self, table: ChunkTable) -> list[str]:
+        """The storage keys of ``table``'s chunks."""
+        return [self._key(int(i)) for i in table.column("ids")]
+
     def discard_chunks(self, table: ChunkTable) -> None:
         """Delete ``table``'s chunks once the next manifest is stored (rows rewritten)."""
-        self._garbage.extend(self._key(int(i)) for i in table.column("ids"))
+        self._garbage.extend(self.chunk_keys(table))
 
     def seal(self) -> None:
         """Close the open chunk and enter it in the table (its put may still be running)."""

@@ -191,6 +191,15 @@ class Storage(abc.ABC):
         self._check_writable("put", check_key(key))
         self._put(key, data)
 
+    def sync(self, keys: Iterable[str]) -> None:
+        """Make the objects under ``keys`` durable (they survive a power loss).
+
+        Only needed after puts on a storage whose per-put syncing was turned off (a local
+        storage with ``fsync=False``); elsewhere every put is durable when it returns
+        and this does nothing.
+        """
+        return None
+
     def put_if_absent(self, key: str, data: Bytes) -> bool:
         """Create ``key`` only if it does not exist: True if written, False if it existed.
 

@@ -15,11 +15,11 @@ import os
 import stat
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tensorlake.errors import StorageError
-from tensorlake.storage.base import Bytes, ObjectInfo, Storage
+from tensorlake.storage.base import Bytes, ObjectInfo, Storage, check_key
 
 __all__ = ["LocalStorage"]
 
@@ -36,9 +36,14 @@ class LocalStorage(Storage):
         store.put("tensors/x/chunks/0", b"...")
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, read_only: bool = False, fsync: bool = True
+    ) -> None:
         super().__init__(read_only=read_only)
         self._root = Path(os.path.abspath(os.fspath(root)))
+        # False: puts reach the page cache only (safe from a killed process, not from a
+        # power loss) until sync(keys); for writers whose puts another process publishes
+        self.fsync = fsync
 
     @property
     def root(self) -> Path:
@@ -137,8 +142,9 @@ class LocalStorage(Storage):
 
     # --- writes ---------------------------------------------------------------
 
-    def _write_temp(self, key: str, path: Path, data: Bytes) -> Path:
-        """Write ``data`` to a fresh, fsynced temp file next to ``path``; return its path."""
+    def _write_temp(self, key: str, path: Path, data: Bytes, durable: bool = True) -> Path:
+        """Write ``data`` to a fresh (``durable``: fsynced) temp file next to ``path``;
+        return its path."""
         # Truncated so that the temp name fits the 255-byte limit whenever the key's does.
         tmp = path.with_name(f"{_TMP_PREFIX}{path.name[:32]}.{uuid.uuid4().hex}")
         view = memoryview(data).cast("B")
@@ -159,7 +165,8 @@ class LocalStorage(Storage):
         try:
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         except BaseException:
             os.close(fd)
             _unlink(tmp)
@@ -170,15 +177,36 @@ class LocalStorage(Storage):
     def _put(self, key: str, data: Bytes) -> None:
         path = self._path(key)
         try:
-            tmp = self._write_temp(key, path, data)
+            tmp = self._write_temp(key, path, data, self.fsync)
             try:
                 os.replace(tmp, path)
             except BaseException:
                 _unlink(tmp)
                 raise
-            _fsync_dir(path.parent)
+            if self.fsync:
+                _fsync_dir(path.parent)
         except OSError as err:
             raise self._error("write", key, err) from err
+
+    def sync(self, keys: Iterable[str]) -> None:
+        folders = set()
+        for key in keys:
+            path = self._path(check_key(key))
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError as err:
+                raise self._missing(key) from err
+            except OSError as err:
+                raise self._error("sync", key, err) from err
+            try:
+                os.fsync(fd)
+            except OSError as err:
+                raise self._error("sync", key, err) from err
+            finally:
+                os.close(fd)
+            folders.add(path.parent)
+        for folder in folders:
+            _fsync_dir(folder)
 
     def _put_if_absent(self, key: str, data: Bytes) -> bool:
         path = self._path(key)

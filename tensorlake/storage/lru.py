@@ -17,7 +17,7 @@ import collections
 import contextlib
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Self
 
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage
@@ -191,6 +191,9 @@ class LRUCache(Storage):
         return self._base.list(prefix)
 
     # --- writes ---------------------------------------------------------------
+
+    def sync(self, keys: Iterable[str]) -> None:
+        self._base.sync(keys)
 
     def _put(self, key: str, data: Bytes) -> None:
         data = bytes(data)

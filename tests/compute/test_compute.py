@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tensorlake as tl
+from tensorlake.storage import LocalStorage
 
 
 def _schema(ds) -> None:
@@ -96,6 +97,35 @@ def test_targets_memory_local_s3_with_processes(storage_target, serial_reference
     again = tl.load(storage_target.url, creds=storage_target.creds, read_only=True)
     assert _content(again) == serial_reference
     assert again.commits[0]["samples_processed"] == 60
+
+
+def test_chunks_from_process_workers_are_synced_before_they_are_committed(
+    tmp_path, monkeypatch
+):
+    """Workers skip per-chunk fsyncs; the writer syncs each block's chunks as it adopts
+    them, so every chunk a commit names is durable."""
+    synced: list[str] = []
+    written_here: list[str] = []  # chunks this process wrote (fsynced on each put)
+    real_sync, real_put = LocalStorage.sync, LocalStorage._put
+
+    def recording_sync(self, keys):
+        keys = list(keys)
+        synced.extend(keys)
+        real_sync(self, keys)
+
+    def recording_put(self, key, data):
+        if self.fsync:
+            written_here.append(key)
+        real_put(self, key, data)
+
+    monkeypatch.setattr(LocalStorage, "sync", recording_sync)
+    monkeypatch.setattr(LocalStorage, "_put", recording_put)
+    ds = tl.empty(str(tmp_path / "ds"))
+    _schema(ds)
+    make_rows().eval(range(60), ds, num_workers=2, checkpoint_interval=20, progressbar=False)
+    stored = {k for k in LocalStorage(tmp_path / "ds").list("") if "/chunks/" in k}
+    from_workers = stored - set(written_here)
+    assert from_workers and from_workers <= set(synced)
 
 
 def test_checkpoints_are_commits_in_the_log(capsys):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import tensorlake.storage
-from tensorlake.errors import StorageError
-from tensorlake.storage import LocalStorage
+from tensorlake.errors import KeyNotFoundError, StorageError
+from tensorlake.storage import LocalStorage, MemoryStorage
 
 REPO_ROOT = Path(tensorlake.storage.__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_reader_never_sees_a_partial_object(tmp_path: Path) -> None:
 _CONTENDER = """
 import sys, time
 from pathlib import Path
-from tensorlake.storage import LocalStorage
+from tensorlake.storage import LocalStorage, MemoryStorage
 
 root, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = LocalStorage(root)
@@ -145,3 +145,21 @@ def test_long_file_names(tmp_path: Path) -> None:
     store.put(key, b"v")
     assert store.put_if_absent(key + "x", b"w")
     assert list(store.list()) == [key, key + "x"]
+
+
+def test_deferred_fsync_syncs_on_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    store = LocalStorage(tmp_path, fsync=False)
+    store.put("a/b", b"one")
+    store.put("a/c", b"two")
+    assert synced == [] and store.get("a/b") == b"one"
+    store.sync(["a/b", "a/c"])
+    assert len(synced) == 3  # two files, then their folder once
+    with pytest.raises(KeyNotFoundError):
+        store.sync(["a/missing"])
+    synced.clear()
+    LocalStorage(tmp_path).put("a/d", b"three")  # the default: every put is durable
+    assert len(synced) == 2  # the file, then its folder
+    MemoryStorage().sync(["anything"])  # a no-op where puts are durable already
