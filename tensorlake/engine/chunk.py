@@ -56,6 +56,18 @@ def encode_chunk(
     tile: tuple[int, int] | None = None,
 ) -> tuple[bytes, int]:
     """Serialise rows into chunk bytes; returns ``(chunk, header_nbytes)``."""
+    parts, header_nbytes = encode_chunk_parts(rows, shapes, chunk_compression, tile)
+    return b"".join(parts), header_nbytes
+
+
+def encode_chunk_parts(
+    rows: Sequence[bytes | memoryview],
+    shapes: np.ndarray,
+    chunk_compression: str | None = None,
+    tile: tuple[int, int] | None = None,
+) -> tuple[list[bytes | memoryview], int]:
+    """The chunk as the pieces it concatenates (prefix, header, rows), so that storage
+    can write them without first copying them into one buffer; and ``header_nbytes``."""
     n = len(rows)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.uint64, count=n)
     offsets = np.zeros(n + 1, dtype=np.uint64)
@@ -71,11 +83,9 @@ def encode_chunk(
         pcrc = 0
         for r in rows:
             pcrc = zlib.crc32(r, pcrc)
-    # Uncompressed, the rows are copied once, straight into the chunk (no joined payload:
-    # with 8 MB chunks of images, a second copy costs as much as the checksums).
-    parts: list[bytes | memoryview] = list(rows)
+    payload: list[bytes | memoryview] = list(rows)
     if chunk_compression is not None:
-        parts = [compress(b"".join(rows), chunk_compression)]
+        payload = [compress(b"".join(rows), chunk_compression)]
     header = msgpack.packb(
         {
             "n": n,
@@ -89,7 +99,7 @@ def encode_chunk(
         }
     )
     prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), zlib.crc32(header))
-    return b"".join([prefix, header, *parts]), PREFIX_NBYTES + len(header)
+    return [prefix, header, *payload], PREFIX_NBYTES + len(header)
 
 
 def header_nbytes_of(head: bytes | memoryview, key: str = "") -> int:

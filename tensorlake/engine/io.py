@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from tensorlake import config
@@ -27,13 +28,14 @@ class ChunkWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._futures: deque[Future] = deque()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, parts: Sequence[bytes | memoryview]) -> None:
+        """Store the concatenated ``parts`` under ``key`` (in the background)."""
         if self._inline:
-            self._storage.put(key, data)
+            self._storage.put_parts(key, parts)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
-        self._futures.append(self._pool.submit(self._storage.put, key, data))
+        self._futures.append(self._pool.submit(self._storage.put_parts, key, parts))
         while len(self._futures) > self._max:
             try:
                 self._futures.popleft().result()

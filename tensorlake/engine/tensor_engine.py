@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tensorlake.engine import sample_codec
-from tensorlake.engine.chunk import Chunk, encode_chunk, row_range, verify_row
+from tensorlake.engine.chunk import Chunk, encode_chunk_parts, row_range, verify_row
 from tensorlake.engine.io import ChunkCache, ChunkWriter
 from tensorlake.engine.manifest import (
     KIND_LAST_TILE,
@@ -170,9 +170,11 @@ class TensorEngine:
     ) -> ChunkRef:
         chunk_id = secrets.randbits(64)
         shape_arr = np.array(shapes, dtype=np.uint32).reshape(len(rows), -1)
-        data, header_nbytes = encode_chunk(rows, shape_arr, self.meta.chunk_compression, tile)
-        self._writer.put(self._key(chunk_id), data)
-        return ChunkRef(chunk_id, row_end, len(data), header_nbytes, kind, True)
+        parts, header_nbytes = encode_chunk_parts(
+            rows, shape_arr, self.meta.chunk_compression, tile
+        )
+        self._writer.put(self._key(chunk_id), parts)
+        return ChunkRef(chunk_id, row_end, sum(map(len, parts)), header_nbytes, kind, True)
 
     def _tile_refs(
         self, data: bytes | memoryview, shape: tuple[int, ...], row: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import collections
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Self
@@ -190,6 +190,15 @@ class Storage(abc.ABC):
         """Store ``data`` under ``key``, replacing any object there (atomically for readers)."""
         self._check_writable("put", check_key(key))
         self._put(key, data)
+
+    def put_parts(self, key: str, parts: Sequence[Bytes]) -> None:
+        """Store the concatenation of ``parts`` under ``key``, like ``put``; local storage
+        writes the parts as they are, without joining them in memory first."""
+        self._check_writable("put", check_key(key))
+        self._put_parts(key, parts)
+
+    def _put_parts(self, key: str, parts: Sequence[Bytes]) -> None:
+        self._put(key, b"".join(parts))
 
     def sync(self, keys: Iterable[str]) -> None:
         """Make the objects under ``keys`` durable (they survive a power loss).

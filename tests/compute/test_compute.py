@@ -99,9 +99,7 @@ def test_targets_memory_local_s3_with_processes(storage_target, serial_reference
     assert again.commits[0]["samples_processed"] == 60
 
 
-def test_chunks_from_process_workers_are_synced_before_they_are_committed(
-    tmp_path, monkeypatch
-):
+def test_chunks_from_process_workers_are_synced_before_they_are_committed(tmp_path, monkeypatch):
     """Workers skip per-chunk fsyncs; the writer syncs each block's chunks as it adopts
     them, so every chunk a commit names is durable."""
     synced: list[str] = []

@@ -163,3 +163,11 @@ def test_deferred_fsync_syncs_on_request(tmp_path: Path, monkeypatch: pytest.Mon
     LocalStorage(tmp_path).put("a/d", b"three")  # the default: every put is durable
     assert len(synced) == 2  # the file, then its folder
     MemoryStorage().sync(["anything"])  # a no-op where puts are durable already
+
+
+def test_short_writes_are_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_writev = os.writev
+    monkeypatch.setattr(os, "writev", lambda fd, bufs: real_writev(fd, [bytes(bufs[0])[:3]]))
+    store = LocalStorage(tmp_path)
+    store.put_parts("k", [b"abcdefgh", b"", b"ij", memoryview(b"klmnop")])
+    assert store.get("k") == b"abcdefghijklmnop"

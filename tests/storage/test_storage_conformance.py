@@ -31,6 +31,17 @@ def test_put_overwrites(storage: Storage) -> None:
     assert storage.get("k") == b"2"
 
 
+def test_put_parts_stores_their_concatenation(storage: Storage) -> None:
+    parts = [b"head", b"", memoryview(b"-view-"), bytearray(b"tail")]
+    storage.put_parts("joined", parts)
+    assert storage.get("joined") == b"head-view-tail"
+    many = [bytes([i % 251]) * (i % 7) for i in range(3000)]  # more than one writev takes
+    storage.put_parts("many", many)
+    assert storage.get("many") == b"".join(many)
+    storage.put_parts("nothing", [])
+    assert storage.get("nothing") == b""
+
+
 def test_put_copies_the_buffer(storage: Storage) -> None:
     buf = bytearray(b"before")
     storage.put("k", buf)
