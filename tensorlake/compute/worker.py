@@ -9,6 +9,7 @@ storage itself and writes its chunks there directly.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import os
 import pickle
@@ -109,6 +110,8 @@ def init_process(
     if stages is None:
         assert job.stages is not None
         stages = pickle.loads(job.stages)
+    elif job.links is not None:  # forked: never share the parent's open connections
+        job = dataclasses.replace(job, links=pickle.loads(pickle.dumps(job.links)))
     _process.update(job=job, stages=stages, queue=progress_queue)
     _keep_freed_memory()
     # What the worker starts with (a forked copy of the caller's objects, the transform's

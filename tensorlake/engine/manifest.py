@@ -232,8 +232,8 @@ class TensorMeta:
             return
         if len(shape) != len(self.min_shape):
             return
-        self.min_shape = tuple(min(a, b) for a, b in zip(self.min_shape, shape))
-        self.max_shape = tuple(max(a, b) for a, b in zip(self.max_shape, shape))
+        self.min_shape = tuple(map(min, self.min_shape, shape))
+        self.max_shape = tuple(map(max, self.max_shape, shape))
 
 
 @dataclass(slots=True)
