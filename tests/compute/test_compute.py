@@ -104,20 +104,20 @@ def test_chunks_from_process_workers_are_synced_before_they_are_committed(tmp_pa
     them, so every chunk a commit names is durable."""
     synced: list[str] = []
     written_here: list[str] = []  # chunks this process wrote (fsynced on each put)
-    real_sync, real_put = LocalStorage.sync, LocalStorage._put
+    real_sync, real_put = LocalStorage.sync, LocalStorage._put_parts
 
     def recording_sync(self, keys):
         keys = list(keys)
         synced.extend(keys)
         real_sync(self, keys)
 
-    def recording_put(self, key, data):
+    def recording_put(self, key, parts):
         if self.fsync:
             written_here.append(key)
-        real_put(self, key, data)
+        real_put(self, key, parts)
 
     monkeypatch.setattr(LocalStorage, "sync", recording_sync)
-    monkeypatch.setattr(LocalStorage, "_put", recording_put)
+    monkeypatch.setattr(LocalStorage, "_put_parts", recording_put)
     ds = tl.empty(str(tmp_path / "ds"))
     _schema(ds)
     make_rows().eval(range(60), ds, num_workers=2, checkpoint_interval=20, progressbar=False)
