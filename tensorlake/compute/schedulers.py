@@ -210,7 +210,7 @@ def _context() -> multiprocessing.context.BaseContext:
 def _relay(progress_queue: Any, progress: Callable[[int], None], stop: threading.Event) -> None:
     while not stop.is_set():
         try:
-            n = progress_queue.get(timeout=0.1)
+            n = progress_queue.get(timeout=0.02)  # how long ending the relay may wait
         except queue_module.Empty:
             continue
         except (EOFError, OSError):

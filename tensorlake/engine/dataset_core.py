@@ -307,9 +307,9 @@ class DatasetCore:
             (self.engine(name), TensorMeta.from_dict(part.meta), ChunkTable.from_dict(part.table))
             for name, part in block.tensors.items()
         ]
-        # workers skip per-chunk fsyncs (they would wait on each): the chunks become
-        # durable here, before any manifest names them, while the workers go on
-        self.storage.sync([key for engine, _, table in parts for key in engine.chunk_keys(table)])
+        # workers skip per-chunk fsyncs (they would wait on each): the chunks are made
+        # durable in the background here, and waited for before a manifest names them
+        self.writer.sync([key for engine, _, table in parts for key in engine.chunk_keys(table)])
         for (engine, meta, table), part in zip(parts, block.tensors.values()):
             if not remap_class_labels(engine, meta, table, part.base_class_names):
                 engine.adopt(table, meta)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from tensorlake import config
 from tensorlake.engine.chunk import Chunk, ChunkHeader, decode_header
@@ -30,12 +31,20 @@ class ChunkWriter:
 
     def put(self, key: str, parts: Sequence[bytes | memoryview]) -> None:
         """Store the concatenated ``parts`` under ``key`` (in the background)."""
+        self._submit(self._storage.put_parts, key, parts)
+
+    def sync(self, keys: list[str]) -> None:
+        """Make objects another process wrote without syncing durable (in the background;
+        ``wait`` waits for it too)."""
+        self._submit(self._storage.sync, keys)
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._inline:
-            self._storage.put_parts(key, parts)
+            fn(*args)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
-        self._futures.append(self._pool.submit(self._storage.put_parts, key, parts))
+        self._futures.append(self._pool.submit(fn, *args))
         while len(self._futures) > self._max:
             try:
                 self._futures.popleft().result()

@@ -16,6 +16,7 @@ import stat
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tensorlake.errors import StorageError
@@ -192,24 +193,29 @@ class LocalStorage(Storage):
             raise self._error("write", key, err) from err
 
     def sync(self, keys: Iterable[str]) -> None:
-        folders = set()
-        for key in keys:
-            path = self._path(check_key(key))
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError as err:
-                raise self._missing(key) from err
-            except OSError as err:
-                raise self._error("sync", key, err) from err
-            try:
-                os.fsync(fd)
-            except OSError as err:
-                raise self._error("sync", key, err) from err
-            finally:
-                os.close(fd)
-            folders.add(path.parent)
-        for folder in folders:
+        paths = [(key, self._path(check_key(key))) for key in keys]
+        if len(paths) > 1:  # concurrent fsyncs share journal commits: far faster in bulk
+            with ThreadPoolExecutor(min(16, len(paths))) as pool:
+                list(pool.map(lambda kp: self._sync_file(*kp), paths))
+        else:
+            for key, path in paths:
+                self._sync_file(key, path)
+        for folder in {path.parent for _, path in paths}:
             _fsync_dir(folder)
+
+    def _sync_file(self, key: str, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError as err:
+            raise self._missing(key) from err
+        except OSError as err:
+            raise self._error("sync", key, err) from err
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            raise self._error("sync", key, err) from err
+        finally:
+            os.close(fd)
 
     def _put_if_absent(self, key: str, data: Bytes) -> bool:
         path = self._path(key)
