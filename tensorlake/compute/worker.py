@@ -176,7 +176,19 @@ def run_in_process(task: Task) -> BlockResult:
     reporter = _QueueProgress(_process["queue"])
     try:
         stages = _process["stages"]
-        return run_block(job, stages, task, storage, _process["input"], reporter, ship=ship)
+        # Local writes without fsync are memory copies: background threads would only
+        # contend for the interpreter with the transform. Remote writes do overlap.
+        background = not isinstance(storage, (LocalStorage, MemoryStorage))
+        return run_block(
+            job,
+            stages,
+            task,
+            storage,
+            _process["input"],
+            reporter,
+            ship=ship,
+            background_writes=background,
+        )
     finally:
         reporter.flush()
         if ship:
@@ -215,11 +227,12 @@ def run_block(
     progress: Callable[[int], None],
     should_stop: Callable[[], bool] = lambda: False,
     ship: bool = False,
+    background_writes: bool = True,
 ) -> BlockResult:
     """Run every item of ``task`` through the pipeline, writing rows as chunks
     (``ship``: also return their bytes, for a target the worker cannot reach)."""
     metas = {name: TensorMeta.from_dict(task.metas[name]) for name in job.tensors}
-    writer = BlockWriter(storage, metas, ship, job.links)
+    writer = BlockWriter(storage, metas, ship, job.links, background_writes)
     result = BlockResult(task.start, task.count, None)
     for offset in range(task.count):
         if should_stop():  # the eval failed elsewhere: stop writing

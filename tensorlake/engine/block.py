@@ -52,10 +52,11 @@ class BlockWriter:
         metas: Mapping[str, TensorMeta],
         ship: bool = False,
         links: LinkResolver | None = None,
+        background_writes: bool = True,
     ) -> None:
         self.storage = storage
         self.ship = ship  # return the chunk bytes too (a private memory store)
-        self.writer = ChunkWriter(storage)
+        self.writer = ChunkWriter(storage, inline=None if background_writes else True)
         self.engines: dict[str, TensorEngine] = {}
         self.base_class_names: dict[str, int] = {}
         for name, meta in metas.items():

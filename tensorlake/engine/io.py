@@ -22,9 +22,11 @@ class ChunkWriter:
     Memory storage is written inline: there is no I/O to overlap.
     """
 
-    def __init__(self, storage: Storage, max_in_flight: int = 4) -> None:
+    def __init__(
+        self, storage: Storage, max_in_flight: int = 4, inline: bool | None = None
+    ) -> None:
         self._storage = storage
-        self._inline = isinstance(storage, MemoryStorage)
+        self._inline = isinstance(storage, MemoryStorage) if inline is None else inline
         self._max = max_in_flight
         self._pool: ThreadPoolExecutor | None = None
         self._futures: deque[Future] = deque()
