@@ -8,6 +8,7 @@ only once every sample of the batch is valid.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,9 +44,9 @@ class Pending:
 
     @classmethod
     def of(cls, meta: TensorMeta) -> Pending:
-        names = meta.info.get("class_names")
         ndim = len(meta.min_shape) if meta.min_shape is not None else None
-        return cls(meta.dtype, ndim, list(names) if names is not None else None)
+        # the meta's own list: _labels_to_ids copies it before adding a name
+        return cls(meta.dtype, ndim, meta.info.get("class_names"))
 
     def apply(self, meta: TensorMeta) -> None:
         meta.dtype = self.dtype
@@ -90,7 +91,7 @@ def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tupl
     if isinstance(value, Sample):
         if compression is not None and value.compression == compression:
             shape = _check_shape(htype.name, value.shape, pending)
-            _check_dtype(np.dtype(np.uint8), pending)
+            _check_dtype(_UINT8, pending)
             return value.buffer, shape
         if value.compression is None:
             raise _Invalid(f"{value!r} is not a jpeg or png image and cannot be decoded.")
@@ -128,7 +129,7 @@ def _encode_link(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes,
             found = pending.links.inspect(value, link_check(meta))
     pending.linked.append(found)
     shape = _check_shape("image", found.shape if found else (0, 0, 3), pending)
-    _check_dtype(np.dtype(np.uint8), pending)
+    _check_dtype(_UINT8, pending)
     return json_dumps(value.to_json()), shape
 
 
@@ -188,6 +189,8 @@ def _labels_to_ids(value: Any, pending: Pending) -> Any:
         ids = []
         for name in labels:
             if name not in pending.class_names:
+                if not pending.new_class_names:  # the first new name: copy the meta's list
+                    pending.class_names = list(pending.class_names)
                 pending.class_names.append(name)
                 pending.new_class_names.append(name)
             ids.append(pending.class_names.index(name))
@@ -202,9 +205,9 @@ def _cast(arr: np.ndarray, meta: TensorMeta, pending: Pending) -> np.ndarray:
         raise _Invalid(f"binary_mask samples must be boolean (or 0/1), got {arr.dtype}.")
     target = pending.dtype
     if target is None:
-        pending.dtype = np.dtype(arr.dtype).name
+        pending.dtype = arr.dtype.name
         return arr
-    tdt = np.dtype(target)
+    tdt = _dtype(target)
     if arr.dtype == tdt:
         return arr
     if arr.dtype.kind == "b" and tdt.kind != "b":
@@ -222,6 +225,13 @@ def _cast(arr: np.ndarray, meta: TensorMeta, pending: Pending) -> np.ndarray:
 
 
 _CHANNELS = {"image": (1, 3, 4), "image.rgb": (3,), "image.gray": (1,)}
+_UINT8 = np.dtype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype(name: str) -> np.dtype:
+    """``np.dtype(name)``, which is slow enough to matter once per sample."""
+    return np.dtype(name)
 
 
 def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
@@ -251,7 +261,7 @@ def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[
 def _check_dtype(dtype: np.dtype, pending: Pending) -> None:
     if pending.dtype is None:
         pending.dtype = dtype.name
-    elif np.dtype(pending.dtype) != dtype:
+    elif _dtype(pending.dtype) != dtype:
         raise _Invalid(f"expected dtype {pending.dtype}, got {dtype}.")
 
 
