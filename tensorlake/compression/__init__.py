@@ -20,7 +20,7 @@ from tensorlake.compression.images import (
     normalize_compression,
     read_image_shape,
 )
-from tensorlake.compression.masks import pack_bool, packed_size, unpack_bool
+from tensorlake.compression.masks import pack_bool, pack_bool_array, packed_size, unpack_bool
 
 __all__ = [
     "BYTE_CODECS",
@@ -33,6 +33,7 @@ __all__ = [
     "encode_image",
     "normalize_compression",
     "pack_bool",
+    "pack_bool_array",
     "packed_size",
     "read_image_shape",
     "unpack_bool",

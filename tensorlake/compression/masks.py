@@ -20,7 +20,7 @@ import numpy as np
 
 from tensorlake.errors import FormatError
 
-__all__ = ["pack_bool", "packed_size", "unpack_bool"]
+__all__ = ["pack_bool", "pack_bool_array", "packed_size", "unpack_bool"]
 
 
 def packed_size(shape: tuple[int, ...]) -> int:
@@ -35,10 +35,15 @@ def pack_bool(arr: np.ndarray) -> bytes:
     >>> unpack_bool(pack_bool(mask), (2, 3)).tolist()
     [[False, True, False], [False, False, False]]
     """
+    return pack_bool_array(arr).tobytes()
+
+
+def pack_bool_array(arr: np.ndarray) -> np.ndarray:
+    """:func:`pack_bool` as a uint8 array: a byte codec can read it without a copy."""
     arr = np.asarray(arr)
     if arr.dtype != np.bool_:
         raise ValueError(f"pack_bool expects a bool array, got dtype {arr.dtype}")
-    return np.packbits(arr, axis=None).tobytes()
+    return np.packbits(arr, axis=None)
 
 
 def unpack_bool(data: bytes | bytearray | memoryview, shape: tuple[int, ...]) -> np.ndarray:

@@ -21,6 +21,7 @@ from tensorlake.compression import (
     decompress,
     encode_image,
     pack_bool,
+    pack_bool_array,
     unpack_bool,
 )
 from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, get_htype, is_link, json_dumps
@@ -107,8 +108,12 @@ def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tupl
             return encode_image(arr, compression), shape
         except ValueError as err:
             raise _Invalid(str(err)) from None
-    raw = pack_bool(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr).tobytes()
-    return compress(raw, compression), shape
+    if compression is None:
+        raw = pack_bool(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr).tobytes()
+        return raw, shape
+    # the codec reads the array's memory: no intermediate bytes copy
+    packed = pack_bool_array(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr)
+    return compress(packed, compression), shape
 
 
 def _encode_link(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
