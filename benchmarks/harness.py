@@ -43,6 +43,7 @@ class Run:
     result: dict  # what the process reported: value, unit, extras; or status + reason
     cpu_s: float | None = None  # CPU seconds of the process tree inside the window
     peak_pss_mib: float | None = None  # peak PSS of the process tree inside the window
+    peak_parent_pss_mib: float | None = None  # ... of the measured process alone
     window_s: float | None = None  # wall seconds between the markers, seen from here
     wall_s: float = 0.0  # the whole process, start to exit
     stderr_tail: str = ""
@@ -60,6 +61,7 @@ class _TreeSampler:
     started_at: float = 0.0
     ended_at: float = 0.0
     peak_pss: int = 0
+    peak_parent_pss: int = 0
     in_window: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     _procs: dict[int, psutil.Process] = field(default_factory=dict)
@@ -96,6 +98,9 @@ class _TreeSampler:
                 self.cpu[proc.pid] = times.user + times.system
                 if mem is not None:
                     pss += getattr(mem, "pss", mem.rss)
+                    if proc.pid == self.root and self.in_window:
+                        own = getattr(mem, "pss", mem.rss)
+                        self.peak_parent_pss = max(self.peak_parent_pss, own)
             if self.in_window and memory:
                 self.peak_pss = max(self.peak_pss, pss)
 
@@ -212,6 +217,7 @@ def measure(
         result=result,
         cpu_s=sampler.cpu_seconds(),
         peak_pss_mib=sampler.peak_pss / 2**20 if sampler.peak_pss else None,
+        peak_parent_pss_mib=sampler.peak_parent_pss / 2**20 if sampler.peak_parent_pss else None,
         window_s=window,
         wall_s=time.perf_counter() - started,
         stderr_tail=tail,

@@ -96,6 +96,14 @@ def notes(row: dict, targets: list[dict], jpeg_bytes: int) -> str:
     return "; ".join(parts)
 
 
+def _pss(row: dict) -> str:
+    """The tree's peak, and the measured process's own where workers did part of it."""
+    total, parent = row.get("peak_pss_mib"), row.get("peak_parent_pss_mib")
+    if total is None or parent is None or total - parent < 1:
+        return fmt(total)
+    return f"{fmt(total)} (parent {fmt(parent)})"
+
+
 def _cells(row: dict) -> list[str]:
     if row["status"] != "ok":
         return [row["status"], "", "", "", ""]
@@ -104,7 +112,7 @@ def _cells(row: dict) -> list[str]:
         fmt(row["median"]),
         spread,
         fmt(row.get("cpu_s")),
-        fmt(row.get("peak_pss_mib")),
+        _pss(row),
         f"{row['tl_ratio']:.2f}x" if "tl_ratio" in row else "",
     ]
 
@@ -189,7 +197,8 @@ How to run it and what each scenario does: `benchmarks/README.md`.
 
 Every figure is the median of {results["repeats"]} run(s), each in a fresh process (min-max
 beside it), with the CPU seconds of the whole process tree (workers included) and the
-peak PSS of the tree (sampled every 50 ms) over the measured part only. `tl/this` is
+peak PSS of the tree (sampled every 250 ms; the measured process's own peak beside it as
+"parent") over the measured part only. `tl/this` is
 tensorlake's speed over that row's, from the same run (for times: that row's seconds
 over tensorlake's). Data: {results["data"]["images"]:,} synthetic COCO-style 640x480
 JPEGs ({jpeg / results["data"]["images"] / 1024:.0f} KB on average) from

@@ -119,7 +119,11 @@ def ensure_source(ctx: Context, system: str) -> str | None:
 def _flatten(run: harness.Run) -> dict:
     out = dict(run.result)
     if "value" in out:
-        out.update(cpu_s=run.cpu_s, peak_pss_mib=run.peak_pss_mib)
+        out.update(
+            cpu_s=run.cpu_s,
+            peak_pss_mib=run.peak_pss_mib,
+            peak_parent_pss_mib=run.peak_parent_pss_mib,
+        )
     out["process_s"] = run.wall_s
     return out
 
@@ -233,6 +237,7 @@ def summarize(cell: Cell, unit: str, runs: list[dict]) -> dict:
         n_runs=len(ok),
         cpu_s=med("cpu_s"),
         peak_pss_mib=med("peak_pss_mib"),
+        peak_parent_pss_mib=med("peak_parent_pss_mib"),
     )
     if len(ok) < len(runs):
         row["reason"] = f"{len(runs) - len(ok)} of {len(runs)} runs failed: " + next(
