@@ -44,7 +44,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--scenarios", help="comma-separated subset (default: all): "
                    + ",".join(s.name for s in SCENARIOS))  # fmt: skip
-    p.add_argument("--images", type=int, help="items for ingest, links and reads (default 400)")
+    p.add_argument("--images", type=int, help="items for links and reads (default 400)")
+    p.add_argument("--ingest-images", type=int,
+                   help="items for the local ingest (default 2000: the size its targets name)")  # fmt: skip
     p.add_argument("--s3-images", type=int, help="items for the S3 ingest (default 100)")
     p.add_argument("--crash-images", type=int, help="items for the crash scenario (default 250)")
     p.add_argument("--repeats", type=int, help="fresh-process runs per figure (default 3)")
@@ -59,8 +61,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
     args = p.parse_args(argv)
     quick = args.quick
-    defaults = (48, 24, 60, 1) if quick else (400, 100, 250, 3)
-    for name, value in zip(("images", "s3_images", "crash_images", "repeats"), defaults):
+    defaults = (48, 48, 24, 60, 1) if quick else (400, 2000, 100, 250, 3)
+    names = ("images", "ingest_images", "s3_images", "crash_images", "repeats")
+    for name, value in zip(names, defaults):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.systems = (args.systems or ("tensorlake,ceilings" if quick else ",".join(SYSTEMS))).split(
@@ -93,12 +96,6 @@ def data_dir(cache: Path, n: int, log) -> Path:
         generate(path, n, seed=SEED)
         (path / "DONE").touch()
     return path
-
-
-def jpeg_bytes(data: Path, n: int) -> int:
-    images = json.loads((data / "instances.json").read_text())["images"]
-    names = [i["file_name"] for i in sorted(images, key=lambda i: i["id"])[:n]]
-    return sum((data / "images" / name).stat().st_size for name in names)
 
 
 def environment() -> dict:
@@ -148,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                 k: importlib.metadata.version(k) for k in ("numpy", "pillow", "pycocotools")
             }  # fmt: skip
             systems[name] = {"versions": versions, "ok": True, "reason": ""}
-    sizes = {"images": args.images, "s3_images": args.s3_images, "crash_images": args.crash_images}
+    sizes = {
+        "images": args.images,
+        "ingest_images": args.ingest_images,
+        "s3_images": args.s3_images,
+        "crash_images": args.crash_images,
+    }
     data = data_dir(args.cache, max(sizes.values()), log)
 
     with contextlib.ExitStack() as stack:
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     unit = {s.name: s.unit for s in SCENARIOS}
     rows = [runner.summarize(c, unit[c.scenario], runs[c.key]) for c in cells]
     report.add_ratios(rows)
-    total_jpeg = jpeg_bytes(data, args.images)
+    total_jpeg = runner.jpeg_bytes(data, args.images)
     targets = report.evaluate_targets(rows, total_jpeg)
     date = datetime.date.today().isoformat()
     name = f"{date}-quick.json" if args.quick else f"{date}.json"

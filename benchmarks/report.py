@@ -39,7 +39,7 @@ def evaluate_targets(rows: list[dict], jpeg_bytes: int) -> list[dict]:
             item["measured"] = f"{fmt(tl['median'])} {tl['unit']}"
             item["met"] = tl["median"] >= t.threshold
         elif t.kind == "storage" and tl.get("bytes"):
-            ratio = tl["bytes"] / jpeg_bytes
+            ratio = tl["bytes"] / tl.get("jpeg_bytes", jpeg_bytes)
             item["measured"] = f"{ratio:.3f}x the JPEG bytes"
             item["met"] = ratio <= t.threshold
         elif t.kind == "crash":
@@ -79,7 +79,7 @@ def notes(row: dict, targets: list[dict], jpeg_bytes: int) -> str:
     if row["status"] != "ok":
         return f"{row['status']}: {row.get('reason', '')}"
     if row.get("bytes"):
-        parts.append(f"storage {row['bytes'] / jpeg_bytes:.2f}x JPEG bytes")
+        parts.append(f"storage {row['bytes'] / row.get('jpeg_bytes', jpeg_bytes):.2f}x JPEG bytes")
     if "redone" in row:
         parts.append(
             f"redone {fmt_int(row['redone'])} of {fmt_int(row.get('done_at_kill'))} done at kill "

@@ -43,7 +43,7 @@ class Scenario:
     name: str
     title: str
     unit: str  # what the figure counts ("s" means lower is better)
-    size: str  # which size option gives its item count: images, s3_images, crash_images
+    size: str  # which size gives its item count: images, ingest_images, s3_images, crash_images
     cells: tuple[Cell, ...]
 
 
@@ -70,7 +70,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "seed COCO workflow into a local dataset: JPEG pass-through, labels, boxes, "
         "pycocotools masks; 2 workers, a checkpoint every 20%",
         "items/s",
-        "images",
+        "ingest_images",
         (
             *_systems("ingest"),
             Cell(

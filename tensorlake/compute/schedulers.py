@@ -190,13 +190,14 @@ def _main_not_rerun() -> Iterator[None]:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """fork when that is safe (no other thread runs), else forkserver (spawn where there
-    is none); ``TENSORLAKE_START_METHOD`` forces one."""
+    """fork on Linux when that is safe (no other thread runs), else forkserver (spawn
+    where there is none); ``TENSORLAKE_START_METHOD`` forces one. (macOS system
+    libraries break in forked children whatever the threads.)"""
     available = multiprocessing.get_all_start_methods()
     method = config.start_method()
     if method == "auto":
         alone = threading.active_count() == 1
-        method = "fork" if alone and "fork" in available else "forkserver"
+        method = "fork" if alone and sys.platform.startswith("linux") else "forkserver"
     if method == "forkserver" and "forkserver" not in available:
         method = "spawn"
     if method not in available:
