@@ -367,11 +367,14 @@ class _Run:
                     ),
                     sched,
                 )
-            self.adopt(result, sched, bar)
-            for task in itertools.islice(tasks, 1):
+            checkpoint_due = self.adopt(result, sched, bar)
+            for task in itertools.islice(tasks, 1):  # before committing: workers keep busy
                 pending.append((task, _submit(sched, task)))
+            if checkpoint_due:
+                self.checkpoint(result.start + result.count)
 
-    def adopt(self, result: BlockResult, sched: Any, bar: tqdm) -> None:
+    def adopt(self, result: BlockResult, sched: Any, bar: tqdm) -> bool:
+        """Append a finished block's rows; True when a checkpoint is due after it."""
         if result.failure is not None:
             f = result.failure
             error = TransformError(
@@ -393,8 +396,7 @@ class _Run:
         self.report.failed_indices += result.failed
         bar.set_postfix(samples=self.report.samples, refresh=False)
         done = result.start + result.count
-        if self.interval and (done % self.interval == 0 or done == self.n):
-            self.checkpoint(done)
+        return bool(self.interval) and (done % self.interval == 0 or done == self.n)
 
     def checkpoint(self, done: int) -> None:
         pct = 100.0 * done / self.n if self.n else 100.0

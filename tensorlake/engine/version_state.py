@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,15 +144,24 @@ class ManifestStore:
     def save(self, manifest: Manifest) -> dict[str, Any]:
         """Store the segments not stored yet; return the manifest's stored form."""
         segments: dict[str, list[str]] = {}
+        new: dict[str, bytes] = {}
         for name, state in manifest.tensors.items():
             keys = []
             for part in state.table.segments():
                 key = segment_key(part)
                 if key not in self._stored:
-                    self.storage.put(key, part)
-                    self._stored.add(key)
+                    new[key] = part
                 keys.append(key)
             segments[name] = keys
+        # usually one segment per changed tensor: stored side by side, since each put
+        # waits on storage (an fsync, a round trip)
+        if len(new) > 1:
+            with ThreadPoolExecutor(min(8, len(new))) as pool:
+                list(pool.map(lambda item: self.storage.put(*item), new.items()))
+        else:
+            for key, part in new.items():
+                self.storage.put(key, part)
+        self._stored.update(new)
         return manifest.to_dict(segments)
 
     def load(self, d: dict[str, Any]) -> Manifest:
