@@ -269,6 +269,11 @@ _IOV_MAX = 1024  # buffers one writev may take (POSIX's minimum, Linux's value)
 def _write_all(fd: int, parts: Sequence[Bytes]) -> None:
     """Write every part, in order, with as few system calls as the kernel allows."""
     views = [memoryview(p).cast("B") for p in parts if len(p)]
+    if not hasattr(os, "writev"):  # Windows
+        for view in views:
+            while view:
+                view = view[os.write(fd, view) :]
+        return
     first = 0
     while first < len(views):
         written = os.writev(fd, views[first : first + _IOV_MAX])
