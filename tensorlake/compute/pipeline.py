@@ -140,7 +140,7 @@ class ComputeFunction:
                 _input_spec(data_in, dataset_in, scheduler, num_workers),
                 core.links,
             )
-            bar: tqdm | None = None  # made once workers run: tqdm starts a thread
+            bar: tqdm | _NoBar | None = None  # made once workers run: tqdm starts a thread
             lock = threading.Lock()
 
             def progress(k: int) -> None:
@@ -257,16 +257,34 @@ def _input_spec(
     return core.url, core.creds, core.commit_id
 
 
-def _progress_bar(enabled: bool, total: int, initial: int, name: str) -> tqdm:
-    in_notebook = "ipykernel" in sys.modules
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=name,
-        unit="item",
-        disable=(None if not in_notebook else False) if enabled else True,
-        dynamic_ncols=True,
-    )
+def _progress_bar(enabled: bool, total: int, initial: int, name: str) -> tqdm | _NoBar:
+    """A bar in notebooks and terminals; none in logs (tqdm would fill them with ``\\r``
+    lines) or when turned off. A tqdm object, even a disabled one, starts a monitor thread
+    that outlives it, and a process with a thread cannot fork its next eval's workers."""
+    shown = "ipykernel" in sys.modules or _is_terminal(sys.stderr)
+    if not (enabled and shown):
+        return _NoBar()
+    return tqdm(total=total, initial=initial, desc=name, unit="item", dynamic_ncols=True)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
+
+
+class _NoBar:
+    """The progress bar's interface, showing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 # -- blocks ------------------------------------------------------------------------------
@@ -347,7 +365,7 @@ class _Run:
         core.flush()
         core.writer.close()  # its threads end: worker processes can then be forked
 
-    def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm) -> None:
+    def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm | _NoBar) -> None:
         pending: deque[tuple[Task, Future]] = deque()
         for task in itertools.islice(tasks, in_flight):
             pending.append((task, _submit(sched, task)))
@@ -373,7 +391,7 @@ class _Run:
             if checkpoint_due:
                 self.checkpoint(result.start + result.count)
 
-    def adopt(self, result: BlockResult, sched: Any, bar: tqdm) -> bool:
+    def adopt(self, result: BlockResult, sched: Any, bar: tqdm | _NoBar) -> bool:
         """Append a finished block's rows; True when a checkpoint is due after it."""
         if result.failure is not None:
             f = result.failure

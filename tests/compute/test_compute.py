@@ -306,6 +306,53 @@ def test_closures_from_main_run_in_worker_processes(tmp_path, setting, forked):
     assert fork_flags == [forked]
 
 
+def test_progress_bar_counts_items_and_samples_from_worker_processes(monkeypatch, capsys):
+    pipeline = sys.modules["tensorlake.compute.pipeline"]
+    monkeypatch.setattr(pipeline, "_is_terminal", lambda stream: True)  # as in a terminal
+    ds = tl.empty("mem://compute-bar", overwrite=True)
+    _schema(ds)
+    report = make_rows().eval(range(60), ds, num_workers=2)
+    err = capsys.readouterr().err
+    assert "make_rows" in err and "60/60" in err and f"samples={report.samples}" in err
+    make_rows().eval(range(60), ds, num_workers=2, progressbar=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_process_forks_the_workers_of_every_eval(tmp_path):
+    """Nothing an eval leaves behind (a progress monitor, writer threads) may keep the
+    next eval from forking."""
+    script = textwrap.dedent(
+        """
+        import json, os, sys
+        import tensorlake as tl
+
+        parent = os.getpid()
+
+        @tl.compute
+        def mark(i, sample_out):
+            sample_out.forked.append(os.getppid() == parent)
+
+        ds = tl.empty(sys.argv[1])
+        ds.create_tensor("forked", dtype="bool")
+        for _ in range(3):
+            mark().eval(range(8), ds, num_workers=2, checkpoint_interval=4)
+        print(json.dumps(ds.forked.numpy().tolist()))
+        """
+    )
+    path = tmp_path / "evals.py"
+    path.write_text(script)
+    env = {k: v for k, v in os.environ.items() if k != "TENSORLAKE_START_METHOD"}
+    out = subprocess.run(
+        [sys.executable, str(path), str(tmp_path / "ds")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True] * 24
+
+
 def test_a_bad_start_method_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TENSORLAKE_START_METHOD", "vfork")
     ds = tl.empty(str(tmp_path / "ds"))
