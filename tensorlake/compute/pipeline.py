@@ -140,13 +140,13 @@ class ComputeFunction:
                 _input_spec(data_in, dataset_in, scheduler, num_workers),
                 core.links,
             )
-            bar: tqdm | _NoBar | None = None  # made once workers run: tqdm starts a thread
+            # the shown bar is made once the workers run: tqdm starts a thread
+            bar: tqdm | _NoBar = _NoBar()
             lock = threading.Lock()
 
             def progress(k: int) -> None:
                 with lock:
-                    if bar is not None:
-                        bar.update(k)
+                    bar.update(k)
 
             sched, end_relay = make_scheduler(
                 scheduler if num_workers > 0 else "serial",

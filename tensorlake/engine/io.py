@@ -15,7 +15,8 @@ from tensorlake.storage import MemoryStorage, Storage
 
 
 class ChunkWriter:
-    """Puts chunk objects from background threads so encoding and I/O overlap.
+    """Puts chunk objects (and syncs adopted ones) from background threads so encoding
+    and I/O overlap.
 
     At most ``max_in_flight`` puts are queued (memory stays bounded however long an
     append runs); ``wait()`` blocks until all are stored and re-raises the first failure.
