@@ -35,6 +35,7 @@ from tensorlake.storage import MemoryStorage
 
 MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
 MIN_TAIL_BLOCK = 16  # the smallest block the end of the input is cut into
+LOG_LINE_SECONDS = 30.0  # progress lines in logs (output that is not a terminal)
 
 
 @dataclass(slots=True)
@@ -258,13 +259,15 @@ def _input_spec(
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, name: str) -> tqdm | _NoBar:
-    """A bar in notebooks and terminals; none in logs (tqdm would fill them with ``\\r``
-    lines) or when turned off. A tqdm object, even a disabled one, starts a monitor thread
-    that outlives it, and a process with a thread cannot fork its next eval's workers."""
-    shown = "ipykernel" in sys.modules or _is_terminal(sys.stderr)
-    if not (enabled and shown):
+    """A live bar in notebooks and terminals; in logs (where tqdm's ``\\r`` updates would
+    pile up) a plain line every ``LOG_LINE_SECONDS`` and one at the end. A tqdm object,
+    even a disabled one, starts a monitor thread that outlives it, and a process with a
+    thread cannot fork its next eval's workers: no tqdm object unless the bar is shown."""
+    if not enabled:
         return _NoBar()
-    return tqdm(total=total, initial=initial, desc=name, unit="item", dynamic_ncols=True)
+    if "ipykernel" in sys.modules or _is_terminal(sys.stderr):
+        return tqdm(total=total, initial=initial, desc=name, unit="item", dynamic_ncols=True)
+    return _LogLines(total, initial, name)
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -285,6 +288,42 @@ class _NoBar:
 
     def close(self) -> None:
         pass
+
+
+class _LogLines(_NoBar):
+    """Progress as whole lines on stderr, for logs: the bar's text without redraws."""
+
+    def __init__(self, total: int, initial: int, name: str) -> None:
+        self.total, self.n, self.initial, self.name = total, initial, initial, name
+        self.postfix = ""
+        self.started = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.last >= LOG_LINE_SECONDS:
+            self._line()
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "refresh")
+
+    def close(self) -> None:
+        self._line()
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        elapsed = self.last - self.started
+        rate = (self.n - self.initial) / elapsed if elapsed > 0 else None
+        text = tqdm.format_meter(
+            self.n,
+            self.total,
+            elapsed,
+            prefix=self.name,
+            unit="item",
+            rate=rate,
+            postfix=self.postfix or None,
+            ncols=0,
+        )
+        print(text, file=sys.stderr, flush=True)
 
 
 # -- blocks ------------------------------------------------------------------------------

@@ -318,6 +318,26 @@ def test_progress_bar_counts_items_and_samples_from_worker_processes(monkeypatch
     assert capsys.readouterr().err == ""
 
 
+def test_progress_in_logs_is_whole_lines(monkeypatch, capsys):
+    """Output that is not a terminal (pytest captures it) gets plain lines, never ``\\r``
+    redraws: one per LOG_LINE_SECONDS while items finish, and a last one at the end."""
+    pipeline = sys.modules["tensorlake.compute.pipeline"]
+    ds = tl.empty("mem://compute-log-lines", overwrite=True)
+    _schema(ds)
+    report = make_rows().eval(range(40), ds, num_workers=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "\r" not in lines[0]
+    assert "make_rows" in lines[0] and "40/40" in lines[0]
+    assert f"samples={report.samples}" in lines[0]
+
+    monkeypatch.setattr(pipeline, "LOG_LINE_SECONDS", 0.0)  # a line per update
+    make_rows().eval(range(40), ds, num_workers=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) > 2 and lines[-1].startswith("make_rows: 100% 40/40")
+    counts = [int(line.split("/40")[0].rsplit(" ", 1)[1]) for line in lines]
+    assert counts == sorted(counts) and counts[0] < 40
+
+
 def test_a_process_forks_the_workers_of_every_eval(tmp_path):
     """Nothing an eval leaves behind (a progress monitor, writer threads) may keep the
     next eval from forking."""
