@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from tensorlake.errors import SampleError, TensorNotFoundError
@@ -37,8 +37,10 @@ class SampleOut:
             sample_out.labels.append(1)          # one tensor at a time also works
     """
 
-    def __init__(self, tensors: Sequence[str] | None) -> None:
-        object.__setattr__(self, "_tensors", None if tensors is None else set(tensors))
+    def __init__(self, tensors: Collection[str] | None) -> None:
+        if tensors is not None and not isinstance(tensors, (set, frozenset)):
+            tensors = frozenset(tensors)
+        object.__setattr__(self, "_tensors", tensors)
         object.__setattr__(self, "columns", {})
 
     def _column(self, name: str) -> list[Any]:
@@ -69,8 +71,12 @@ class SampleOut:
             raise SampleError(
                 f"sample_out.append() takes a dict of tensor -> value, got {type(sample).__name__}."
             )
+        columns = self.columns
         for name, value in sample.items():
-            self._column(name).append(value)
+            column = columns.get(name)
+            if column is None:
+                column = self._column(name)
+            column.append(value)
 
     def extend(self, samples: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> None:
         """Append many rows: a dict of equal-length lists, or a list of row dicts."""

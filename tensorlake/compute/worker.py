@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +234,7 @@ def run_block(
     metas = {name: TensorMeta.from_dict(task.metas[name]) for name in job.tensors}
     writer = BlockWriter(storage, metas, ship, job.links, background_writes)
     result = BlockResult(task.start, task.count, None)
+    tensors = frozenset(job.tensors)
     for offset in range(task.count):
         if should_stop():  # the eval failed elsewhere: stop writing
             writer.abandon()
@@ -241,7 +242,7 @@ def run_block(
         index = task.start + offset
         item = input_dataset[index] if task.items is None else task.items[offset]
         try:
-            columns = run_stages(stages, item, job.tensors)
+            columns = run_stages(stages, item, tensors)
             if columns:
                 writer.append(columns, skip_ok=job.skip_ok)
             # free the item's arrays now, so the next item reuses their memory while it is
@@ -263,7 +264,7 @@ def run_block(
     return result
 
 
-def run_stages(stages: list[Stage], item: Any, tensors: list[str]) -> dict[str, list[Any]]:
+def run_stages(stages: list[Stage], item: Any, tensors: Collection[str]) -> dict[str, list[Any]]:
     """The rows one input item becomes after every transform of the pipeline."""
     items = [item]
     columns: dict[str, list[Any]] = {}

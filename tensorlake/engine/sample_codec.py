@@ -24,7 +24,7 @@ from tensorlake.compression import (
     pack_bool_array,
     unpack_bool,
 )
-from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, get_htype, is_link, json_dumps
+from tensorlake.engine.htypes import IMAGE_COMPRESSIONS, Htype, get_htype, is_link, json_dumps
 from tensorlake.engine.links import LinkedSample
 from tensorlake.engine.manifest import TensorMeta
 from tensorlake.engine.sample import Sample
@@ -47,7 +47,7 @@ class Pending:
     def of(cls, meta: TensorMeta) -> Pending:
         ndim = len(meta.min_shape) if meta.min_shape is not None else None
         # the meta's own list: _labels_to_ids copies it before adding a name
-        return cls(meta.dtype, ndim, meta.info.get("class_names"))
+        return cls(meta.dtype, ndim, meta.info.get("class_names"), [], None, [], {})
 
     def apply(self, meta: TensorMeta) -> None:
         meta.dtype = self.dtype
@@ -77,21 +77,21 @@ def encode(
 def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tuple[int, ...]]:
     htype = get_htype(meta.htype)
     compression = meta.sample_compression
-    if is_link(htype.name):
-        return _encode_link(meta, value, pending)
-    if htype.name == "text":
-        if not isinstance(value, str):
-            value = _unwrap_scalar(value, str, "a string")
-        return compress(value.encode("utf-8"), compression), (1,)
-    if htype.name == "json":
+    if htype.scalar:
+        if htype.name == "text":
+            if not isinstance(value, str):
+                value = _unwrap_scalar(value, str, "a string")
+            return compress(value.encode("utf-8"), compression), (1,)
         try:
             return compress(json_dumps(value), compression), (1,)
         except (TypeError, ValueError) as err:
             raise _Invalid(f"expected a JSON-serialisable value: {err}") from None
+    if is_link(htype.name):
+        return _encode_link(meta, value, pending)
 
     if isinstance(value, Sample):
         if compression is not None and value.compression == compression:
-            shape = _check_shape(htype.name, value.shape, pending)
+            shape = _check_shape(htype, value.shape, pending)
             _check_dtype(_UINT8, pending)
             return value.buffer, shape
         if value.compression is None:
@@ -99,8 +99,9 @@ def _encode(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes, tupl
         value = value.array
 
     arr = _to_array(htype.name, value, meta, pending)
-    shape = _check_shape(htype.name, arr.shape, pending)
-    arr = arr.reshape(shape)
+    shape = _check_shape(htype, arr.shape, pending)
+    if arr.shape != shape:
+        arr = arr.reshape(shape)
     if compression in IMAGE_COMPRESSIONS:
         if arr.dtype != np.uint8:
             raise _Invalid(f"{compression} samples must be uint8, got {arr.dtype}.")
@@ -133,7 +134,7 @@ def _encode_link(meta: TensorMeta, value: Any, pending: Pending) -> tuple[bytes,
         if found is None:
             found = pending.links.inspect(value, link_check(meta))
     pending.linked.append(found)
-    shape = _check_shape("image", found.shape if found else (0, 0, 3), pending)
+    shape = _check_shape(_IMAGE, found.shape if found else (0, 0, 3), pending)
     _check_dtype(_UINT8, pending)
     return json_dumps(value.to_json()), shape
 
@@ -160,26 +161,30 @@ def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:
 
 
 def _to_array(htype: str, value: Any, meta: TensorMeta, pending: Pending) -> np.ndarray:
-    if htype == "class_label":
-        value = _labels_to_ids(value, pending)
-    if isinstance(value, (str, bytes)) or value is None:
-        raise _Invalid(f"expected a number or array, got {type(value).__name__}.")
-    try:
-        arr = np.asarray(value)
-    except ValueError as err:
-        raise _Invalid(
-            f"cannot be made into an array ({err}); ragged rows need one array each."
-        ) from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
+    if type(value) is np.ndarray:  # the common case, checked first: no conversion
+        arr = value
+    else:
+        if htype == "class_label":
+            value = _labels_to_ids(value, pending)
+        if isinstance(value, (str, bytes)) or value is None:
+            raise _Invalid(f"expected a number or array, got {type(value).__name__}.")
+        try:
+            arr = np.asarray(value)
+        except ValueError as err:
+            raise _Invalid(
+                f"cannot be made into an array ({err}); ragged rows need one array each."
+            ) from None
+    if arr.dtype.kind in "OUSV":
         raise _Invalid(f"expected numeric data, got an array of {arr.dtype}.")
+    ndim = arr.ndim
     if htype == "bbox":
         if arr.size == 0:
             arr = arr.reshape(0, 4)
-        elif arr.ndim == 1 and arr.shape[0] == 4:
+        elif ndim == 1 and arr.shape[0] == 4:
             arr = arr.reshape(1, 4)
-    if htype in ("image", "image.rgb", "image.gray", "binary_mask") and arr.ndim == 2:
+    elif ndim == 2 and htype in _CHANNELS_ADDED:
         arr = arr[:, :, None]
-    if htype == "class_label" and arr.ndim == 0:
+    elif ndim == 0 and htype == "class_label":
         arr = arr.reshape(1)
     return _cast(arr, meta, pending)
 
@@ -230,6 +235,8 @@ def _cast(arr: np.ndarray, meta: TensorMeta, pending: Pending) -> np.ndarray:
 
 
 _CHANNELS = {"image": (1, 3, 4), "image.rgb": (3,), "image.gray": (1,)}
+_CHANNELS_ADDED = ("image", "image.rgb", "image.gray", "binary_mask")  # (H, W) -> (H, W, 1)
+_IMAGE = get_htype("image")
 _UINT8 = np.dtype(np.uint8)
 
 
@@ -239,20 +246,19 @@ def _dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
-def _check_shape(htype: str, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
-    if htype in _CHANNELS:
-        if len(shape) != 3 or shape[2] not in _CHANNELS[htype]:
+def _check_shape(htype: Htype, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
+    shape = tuple(map(int, shape))
+    channels = _CHANNELS.get(htype.name)
+    if channels is not None:
+        if len(shape) != 3 or shape[2] not in channels:
             raise _Invalid(
-                f"expected an image of shape (H, W, C) with C in {_CHANNELS[htype]}, got {shape}."
+                f"expected an image of shape (H, W, C) with C in {channels}, got {shape}."
             )
-    else:
-        ranks = get_htype(htype).ndims
-        if ranks is not None and len(shape) not in ranks:
-            raise _Invalid(
-                f"expected a {ranks[0]}-D sample for htype '{htype}', got shape {shape}."
-            )
-    if htype == "bbox" and shape[1] != 4:
+    elif htype.ndims is not None and len(shape) not in htype.ndims:
+        raise _Invalid(
+            f"expected a {htype.ndims[0]}-D sample for htype '{htype.name}', got shape {shape}."
+        )
+    if htype.name == "bbox" and shape[1] != 4:
         raise _Invalid(f"expected boxes of shape (N, 4), got {shape}.")
     if pending.ndim is None:
         pending.ndim = len(shape)

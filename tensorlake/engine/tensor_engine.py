@@ -101,6 +101,7 @@ class TensorEngine:
         """Append already validated samples (from ``prepare``)."""
         pending.apply(self.meta)
         limit = self.meta.max_chunk_size
+        meta = self.meta
         for data, shape in samples:
             n = len(data)
             if n > limit:
@@ -113,9 +114,11 @@ class TensorEngine:
                 self._open_rows.append(data)
                 self._open_shapes.append(shape)
                 self._open_nbytes += n
-                self._open_written_stale()
-            self.meta.length += 1
-            self.meta.update_shape(shape)
+                if self._open_written is not None:
+                    self._open_written_stale()
+            meta.length += 1
+            if shape != meta.max_shape or shape != meta.min_shape:
+                meta.update_shape(shape)
 
     def _open_written_stale(self) -> None:
         if self._open_written is not None:
@@ -462,16 +465,17 @@ def append_columns(
     scope: Sequence[str] | None = None,
 ) -> None:
     """Validate rows for every tensor first, then append them all (all or nothing)."""
-    lengths = {name: len(v) for name, v in columns.items()}
-    if len(set(lengths.values())) > 1:
+    if len(set(map(len, columns.values()))) > 1:
+        lengths = {name: len(v) for name, v in columns.items()}
         raise SampleError(f"every tensor needs the same number of samples, got {lengths}.")
     names = engines if scope is None else scope
-    missing = [n for n in names if n not in columns and not engines[n].meta.hidden]
-    if missing and not skip_ok:
-        raise SampleError(
-            f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
-            "shorter, or include them."
-        )
+    if not skip_ok and (scope is not None or len(columns) < len(engines)):
+        missing = [n for n in names if n not in columns and not engines[n].meta.hidden]
+        if missing:
+            raise SampleError(
+                f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
+                "shorter, or include them."
+            )
     prepared = []
     for name, values in columns.items():
         engine = engines[name]
