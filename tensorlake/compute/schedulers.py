@@ -16,18 +16,19 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
-import queue as queue_module
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 import cloudpickle
 
 from tensorlake import config
 from tensorlake.compute.worker import (
+    PROGRESS_COUNT,
     BlockResult,
     Job,
     Stage,
@@ -110,43 +111,43 @@ def make_scheduler(
     if scheduler == "threaded":
         executor = ThreadPoolExecutor(num_workers, thread_name_prefix="tl-compute")
         return _Pool(executor, stop_flag, run_here), lambda: None
-    executor, progress_queue = _start_processes(num_workers, job, stages)
-    relay_stop = threading.Event()
+    # the parent keeps the writing end open until the end: a worker started later gets it
+    executor, (progress_reader, progress_writer) = _start_processes(num_workers, job, stages)
+    stop_reader, stop_writer = multiprocessing.Pipe(duplex=False)
     relay = threading.Thread(
         target=_relay,
-        args=(progress_queue, progress, relay_stop),
+        args=(progress_reader, progress, stop_reader),
         name="tl-compute-progress",
         daemon=True,
     )
     relay.start()
 
     def end_relay() -> None:
-        # the parent never writes to the queue: a worker killed while holding its
-        # write lock must not block us
-        relay_stop.set()
+        stop_writer.send_bytes(b"stop")
         relay.join(5)
-        progress_queue.cancel_join_thread()
-        progress_queue.close()
+        for conn in (progress_reader, progress_writer, stop_reader, stop_writer):
+            conn.close()
 
     return _Pool(executor, stop_flag, run_in_process), end_relay
 
 
 def _start_processes(
     num_workers: int, job: Job, stages: list[Stage]
-) -> tuple[ProcessPoolExecutor, Any]:
-    """Start every worker now. Forked workers inherit the pipeline as it is (no pickling,
-    no imports: the fastest start); otherwise it travels as cloudpickle bytes."""
+) -> tuple[ProcessPoolExecutor, tuple[Any, Any]]:
+    """Start every worker now, and the pipe of their progress reports. Forked workers
+    inherit the pipeline as it is (no pickling, no imports: the fastest start); otherwise
+    it travels as cloudpickle bytes."""
     with heartbeat_paused():  # no thread of ours may run while we fork
         context = _context()
         fork = context.get_start_method() == "fork"
         if not fork:
             job = dataclasses.replace(job, stages=_dump(stages))
-        progress_queue = context.Queue()
+        progress_reader, progress_writer = context.Pipe(duplex=False)
         executor = ProcessPoolExecutor(
             num_workers,
             mp_context=context,
             initializer=init_process,
-            initargs=(job, progress_queue, os.getpid(), stages if fork else None),
+            initargs=(job, progress_writer, os.getpid(), stages if fork else None),
         )
         with _main_not_rerun(), warnings.catch_warnings():
             # Python 3.12+ warns on fork when native threads (BLAS pools) exist; no
@@ -156,7 +157,7 @@ def _start_processes(
             )
             for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
                 future.result()
-    return executor, progress_queue
+    return executor, (progress_reader, progress_writer)
 
 
 def _dump(stages: list[Stage]) -> bytes:
@@ -208,17 +209,13 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _relay(progress_queue: Any, progress: Callable[[int], None], stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            n = progress_queue.get(timeout=0.02)  # how long ending the relay may wait
-        except queue_module.Empty:
-            continue
-        except (EOFError, OSError):
-            return
-        progress(n)
-    while True:  # what the workers sent before they stopped
-        try:
-            progress(progress_queue.get_nowait())
-        except (queue_module.Empty, EOFError, OSError):
-            return
+def _relay(reader: Any, progress: Callable[[int], None], stop: Any) -> None:
+    """Pass the workers' progress reports on as they come (blocking: no polling) until
+    ``stop`` says the eval is over; then what is left in the pipe."""
+    stopping = False
+    while not stopping:
+        stopping = stop in connection_wait([reader, stop])
+        while reader.poll():
+            count = PROGRESS_COUNT.unpack(reader.recv_bytes())[0]
+            with contextlib.suppress(Exception):  # keep draining, or workers would block
+                progress(count)

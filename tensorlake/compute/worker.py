@@ -15,6 +15,7 @@ import os
 import pickle
 import reprlib
 import secrets
+import struct
 import threading
 import time
 import traceback
@@ -102,9 +103,7 @@ _state = threading.local()
 _process: dict[str, Any] = {}
 
 
-def init_process(
-    job: Job, progress_queue: Any, parent_pid: int, stages: list[Stage] | None
-) -> None:
+def init_process(job: Job, progress: Any, parent_pid: int, stages: list[Stage] | None) -> None:
     """Process-pool initializer: install the job once per worker process (``stages``
     when the worker was forked, else from ``job.stages``)."""
     if stages is None:
@@ -112,7 +111,7 @@ def init_process(
         stages = pickle.loads(job.stages)
     elif job.links is not None:  # forked: never share the parent's open connections
         job = dataclasses.replace(job, links=pickle.loads(pickle.dumps(job.links)))
-    _process.update(job=job, stages=stages, queue=progress_queue)
+    _process.update(job=job, stages=stages, progress=progress)
     _keep_freed_memory()
     # What the worker starts with (a forked copy of the caller's objects, the transform's
     # arguments) lives as long as it does: keep the collector from scanning it again and
@@ -173,7 +172,7 @@ def run_in_process(task: Task) -> BlockResult:
         if ship
         else _process["storage"]
     )
-    reporter = _QueueProgress(_process["queue"])
+    reporter = _PipeProgress(_process["progress"])
     try:
         stages = _process["stages"]
         # Local writes without fsync are memory copies: background threads would only
@@ -195,11 +194,16 @@ def run_in_process(task: Task) -> BlockResult:
             MemoryStorage.drop(storage.url.removeprefix("mem://"))
 
 
-class _QueueProgress:
-    """Reports items done to the parent at most ten times a second."""
+class _PipeProgress:
+    """Reports items done to the parent at most ten times a second.
 
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
+    Each report is one write of a few bytes to a pipe all workers share: the kernel
+    makes writes under ``PIPE_BUF`` atomic, so no lock (which a killed worker could leave
+    held) and no feeder thread (a queue's, which wakes for every report) are needed.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
         self.pending, self.last = 0, time.monotonic()
 
     def __call__(self, n: int) -> None:
@@ -211,8 +215,11 @@ class _QueueProgress:
 
     def flush(self) -> None:
         if self.pending:
-            self.queue.put(self.pending)
+            self.conn.send_bytes(PROGRESS_COUNT.pack(self.pending))
             self.pending = 0
+
+
+PROGRESS_COUNT = struct.Struct("<I")  # one progress report: items done since the last
 
 
 # -- one block ---------------------------------------------------------------------------

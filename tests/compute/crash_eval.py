@@ -103,8 +103,8 @@ def create_schema(ds: Any) -> None:
 
 DEATHS = ("sigkill", "exit", "sigkill-reporting")
 """How a worker dies on item ``die_at``: SIGKILL, ``os._exit(1)``, or SIGKILL while it
-is sending progress to the parent (another thread floods the worker's progress queue,
-so the kill nearly always lands while that thread holds the queue's lock)."""
+is sending progress to the parent (another thread floods the progress pipe, so the kill
+nearly always lands while that thread writes to it)."""
 
 
 @tl.compute
@@ -125,11 +125,11 @@ def _die(how: str) -> None:
     if how == "sigkill-reporting":
         from tensorlake.compute import worker
 
-        queue = worker._process["queue"]  # the worker's progress queue to the parent
+        pipe = worker._process["progress"]  # the workers' progress pipe to the parent
 
         def flood() -> None:
             while True:
-                queue.put(0)
+                pipe.send_bytes(worker.PROGRESS_COUNT.pack(0))
 
         threading.Thread(target=flood, daemon=True).start()
         time.sleep(0.05)
