@@ -216,6 +216,9 @@ def _relay(reader: Any, progress: Callable[[int], None], stop: Any) -> None:
     while not stopping:
         stopping = stop in connection_wait([reader, stop])
         while reader.poll():
-            count = PROGRESS_COUNT.unpack(reader.recv_bytes())[0]
+            try:
+                count = PROGRESS_COUNT.unpack(reader.recv_bytes())[0]
+            except (EOFError, OSError):  # closed under us: the eval is over
+                return
             with contextlib.suppress(Exception):  # keep draining, or workers would block
                 progress(count)
