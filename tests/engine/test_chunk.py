@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -55,6 +57,16 @@ def test_any_flipped_byte_is_detected(rows, pos):
     damaged[pos % len(data)] ^= 0x5A
     with pytest.raises(FormatError):
         Chunk(bytes(damaged), "k").rows()
+
+
+def test_checksums_are_zlibs_crc32_whichever_implementation_computes_them():
+    """The format names zlib's CRC32; a faster implementation (ISA-L) must give the same
+    values, or chunks written on one machine would fail to verify on another."""
+    rows = [b"", b"x", bytes(range(256)) * 400, memoryview(b"abc" * 1000)[7:2000]]
+    data, _ = encode_chunk(rows, np.zeros((len(rows), 1)))
+    header = Chunk(data, "k").header
+    assert [int(c) for c in header.crcs] == [zlib.crc32(r) for r in rows]
+    assert int.from_bytes(data[12:16], "little") == zlib.crc32(data[16 : header.header_nbytes])
 
 
 def test_chunk_rejects_foreign_and_newer_objects():
