@@ -99,9 +99,9 @@ class TensorEngine:
 
     def extend_encoded(self, samples: Sequence[Encoded], pending: sample_codec.Pending) -> None:
         """Append already validated samples (from ``prepare``)."""
-        pending.apply(self.meta)
-        limit = self.meta.max_chunk_size
         meta = self.meta
+        pending.apply(meta)
+        limit = meta.max_chunk_size
         for data, shape in samples:
             n = len(data)
             if n > limit:
