@@ -26,12 +26,12 @@ import msgpack
 import numpy as np
 
 from tensorlake.compression import compress, decompress
+from tensorlake.errors import FormatError
 
 try:  # ISA-L's CRC32 is zlib's checksum, 3.5x faster here (12.5 vs 3.6 GB/s on 90 KB rows)
     from isal.isal_zlib import crc32
 except ImportError:  # a platform without its wheels: the standard library's
     from zlib import crc32
-from tensorlake.errors import FormatError
 
 MAGIC = b"TLCK"
 CHUNK_FORMAT_MAJOR = 1
