@@ -18,7 +18,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +158,7 @@ class ComputeFunction:
                 data_in if dataset_in else None,
                 progress,
             )
+            run.start()
             bar = _progress_bar(progressbar, n, start, self.name)
             try:
                 tasks = _tasks(
@@ -176,6 +177,7 @@ class ComputeFunction:
                 bar.close()
             run.finish()
         finally:
+            run.close()
             core.batch_depth -= 1
         report = run.report
         report.seconds = time.perf_counter() - started
@@ -380,7 +382,11 @@ class _Run:
     def __init__(self, fn: ComputeFunction, core: DatasetCore, n: int, interval: int) -> None:
         self.fn, self.core, self.n, self.interval = fn, core, n, interval
         self.report = EvalReport(0, 0)
-        self.checkpoint_items = 0  # input items the last checkpoint holds
+        self.checkpoint_items = 0  # input items the last stored checkpoint holds
+        self.initial: versioning.PreparedCommit | None = None  # see prepare()
+        # a commit being stored: (its future, the items it holds, its id if a checkpoint)
+        self.storing: tuple[Future, int, str | None] | None = None
+        self._storer: ThreadPoolExecutor | None = None
 
     def resume_point(self) -> int:
         core = self.core
@@ -397,12 +403,22 @@ class _Run:
         return min(done, self.n)
 
     def prepare(self) -> None:
-        """Store the state the eval starts from: the point a failure returns to."""
+        """Fix the state the eval starts from: the point a failure returns to. With
+        checkpoints, changes since the last commit are committed; ``start`` stores that
+        commit while the workers begin."""
         core = self.core
+        core.flush()  # stored first: if the commit cannot be, a failure returns here
         if self.interval and versioning.has_head_changes(core):
-            versioning.commit(core, f"Auto-commit before compute of {self.fn.name}")
-        core.flush()
+            self.initial = versioning.prepare_commit(
+                core, f"Auto-commit before compute of {self.fn.name}"
+            )
         core.writer.close()  # its threads end: worker processes can then be forked
+
+    def start(self) -> None:
+        """The workers run (forked already): store the initial commit behind them."""
+        if self.initial is not None:
+            self._store(self.initial, self.checkpoint_items, None)
+            self.initial = None
 
     def drive(self, sched: Any, tasks: Iterator[Task], in_flight: int, bar: tqdm | _NoBar) -> None:
         pending: deque[tuple[Task, Future]] = deque()
@@ -413,6 +429,7 @@ class _Run:
             try:
                 result = future.result()
             except BrokenProcessPool:
+                self.settle(quiet=True)
                 last = pending[-1][0] if pending else task
                 self.fail(
                     TransformError(
@@ -433,6 +450,7 @@ class _Run:
     def adopt(self, result: BlockResult, sched: Any, bar: tqdm | _NoBar) -> bool:
         """Append a finished block's rows; True when a checkpoint is due after it."""
         if result.failure is not None:
+            self.settle(quiet=True)
             f = result.failure
             error = TransformError(
                 f"Transform failed at index {f.index} of the input data on the item: "
@@ -456,16 +474,64 @@ class _Run:
         return bool(self.interval) and (done % self.interval == 0 or done == self.n)
 
     def checkpoint(self, done: int) -> None:
+        """Commit the rows of the first ``done`` items.
+
+        The commit is made in memory here and stored by a background thread while the
+        workers go on, so a slow disk or a remote store does not stall them. It counts
+        (in errors, for ``resume``) once it is stored; a crash before that leaves the
+        previous checkpoint, which ``reset`` restores.
+        """
+        self.settle()  # one checkpoint stored at a time, in order
         pct = 100.0 * done / self.n if self.n else 100.0
         extra = {"samples_processed": done, "compute": self.fn.name}
-        commit_id = versioning.commit(
+        prepared = versioning.prepare_commit(
             self.core,
             f"Auto-commit during compute of {self.fn.name} after {pct:.1f}% progress",
             allow_empty=True,
             extra=extra,
         )
-        self.report.checkpoints.append(commit_id)
+        self._store(prepared, done, prepared.id)
+
+    def _store(
+        self, prepared: versioning.PreparedCommit, done: int, checkpoint: str | None
+    ) -> None:
+        if self._storer is None:
+            self._storer = ThreadPoolExecutor(1, thread_name_prefix="tl-checkpoint")
+        self.storing = (self._storer.submit(prepared.store), done, checkpoint)
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait until the checkpoint being stored is stored (``quiet``: if storing it
+        failed, the previous checkpoint stays the last one, and nothing is raised)."""
+        if self.storing is None:
+            return
+        future, done, checkpoint = self.storing
+        self.storing = None
+        try:
+            future.result()
+        except Exception:
+            if quiet:
+                return
+            raise
+        if checkpoint is not None:
+            self.report.checkpoints.append(checkpoint)
         self.checkpoint_items = done
+
+    def close(self) -> None:
+        """Leave nothing half stored (this matters only on the way out of an error): a
+        commit not stored yet is stored, and if that fails the dataset goes back to the
+        state storage holds."""
+        try:
+            if self.initial is not None:  # the workers never started
+                self._store(self.initial, self.checkpoint_items, None)
+                self.initial = None
+            if self.storing is not None:
+                future = self.storing[0]
+                self.settle(quiet=True)
+                if future.exception() is not None:
+                    self.restore(quiet=True)
+        finally:
+            if self._storer is not None:
+                self._storer.shutdown(wait=True)
 
     def checkpoint_text(self) -> str:
         return f"Last checkpoint: {self.checkpoint_items} samples processed."
@@ -480,6 +546,7 @@ class _Run:
         """Back to the last checkpoint (or the start): nothing was stored since, so
         reload that state, then delete the chunks the workers wrote."""
         core = self.core
+        self.settle(quiet=True)  # before reloading: the stored head must not move after
         try:
             try:
                 core.writer.wait()
@@ -491,8 +558,13 @@ class _Run:
                 raise
 
     def finish(self) -> None:
-        core = self.core
-        done_now = self.report.checkpoints and self.checkpoint_items == self.n
-        if self.interval and self.report.items and not done_now:
-            self.checkpoint(self.n)
-        core.flush()
+        try:
+            self.settle()
+            done_now = self.report.checkpoints and self.checkpoint_items == self.n
+            if self.interval and self.report.items and not done_now:
+                self.checkpoint(self.n)
+                self.settle()
+        except BaseException:
+            self.restore(quiet=True)  # a checkpoint was not stored: back to the last one
+            raise
+        self.core.flush()

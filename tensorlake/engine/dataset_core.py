@@ -345,11 +345,16 @@ class DatasetCore:
     def delete_garbage(self, old_segments: set[str]) -> None:
         """Delete superseded chunks and ``old_segments``, except what the stored state
         names; only call once no stored manifest names them."""
+        garbage = self.take_garbage(old_segments)
+        if garbage:
+            self.storage.delete_many(garbage)
+
+    def take_garbage(self, old_segments: set[str]) -> list[str]:
+        """The keys ``delete_garbage`` deletes (and forget them)."""
         garbage, self._garbage = self._garbage, []
         garbage += [k for e in self.engines.values() for k in e.take_garbage()]
         garbage += sorted(old_segments - self.staging_segments - self.commit_segments)
-        if garbage:
-            self.storage.delete_many(garbage)
+        return garbage
 
     def manifest(self) -> Manifest:
         return Manifest(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -63,16 +63,15 @@ class ChunkWriter:
                 pass
 
     def wait(self) -> None:
-        first_error: BaseException | None = None
-        while self._futures:
-            try:
-                self._futures.popleft().result()
-            except BaseException as err:  # keep draining, report the first
-                first_error = first_error or err
-        if first_error is not None:
-            if isinstance(first_error, StorageError):
-                raise first_error
-            raise StorageError(f"Writing a chunk failed: {first_error}") from first_error
+        """Block until every write so far is stored; raise the first that failed."""
+        futures, self._futures = self._futures, deque()
+        _wait_all(futures)
+
+    def barrier(self) -> Callable[[], None]:
+        """A function that waits for the writes submitted so far (and raises the first
+        failure), safe to call from another thread while more are submitted."""
+        futures = list(self._futures)
+        return lambda: _wait_all(futures)
 
     def close(self) -> None:
         try:
@@ -81,6 +80,19 @@ class ChunkWriter:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+
+
+def _wait_all(futures: Iterable[Future]) -> None:
+    first_error: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as err:  # keep waiting for the rest, report the first
+            first_error = first_error or err
+    if first_error is not None:
+        if isinstance(first_error, StorageError):
+            raise first_error
+        raise StorageError(f"Writing a chunk failed: {first_error}") from first_error
 
 
 class ChunkCache:

@@ -143,6 +143,13 @@ class ManifestStore:
 
     def save(self, manifest: Manifest) -> dict[str, Any]:
         """Store the segments not stored yet; return the manifest's stored form."""
+        new, stored = self.plan(manifest)
+        self.put_segments(new)
+        return stored
+
+    def plan(self, manifest: Manifest) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """The segments ``manifest`` needs that are not stored yet, and its stored form
+        (what ``save`` does, without the puts)."""
         segments: dict[str, list[str]] = {}
         new: dict[str, bytes] = {}
         for name, state in manifest.tensors.items():
@@ -153,6 +160,9 @@ class ManifestStore:
                     new[key] = part
                 keys.append(key)
             segments[name] = keys
+        return new, manifest.to_dict(segments)
+
+    def put_segments(self, new: dict[str, bytes]) -> None:
         # usually one segment per changed tensor: stored side by side, since each put
         # waits on storage (an fsync, a round trip)
         if len(new) > 1:
@@ -162,7 +172,6 @@ class ManifestStore:
             for key, part in new.items():
                 self.storage.put(key, part)
         self._stored.update(new)
-        return manifest.to_dict(segments)
 
     def load(self, d: dict[str, Any]) -> Manifest:
         if any("chunks" in t for t in d.get("tensors", ())):  # format 1: tables inline
@@ -202,8 +211,13 @@ class StoredVersion:
 def write_commit(
     storage: Storage, commit: Commit, manifest: dict[str, Any], changes: Changes
 ) -> None:
+    storage.put(commit_key(commit.id), commit_bytes(commit, manifest, changes))
+
+
+def commit_bytes(commit: Commit, manifest: dict[str, Any], changes: Changes) -> bytes:
+    """A commit object as stored."""
     obj = {"commit": commit.to_dict(), "manifest": manifest, "changes": changes.to_dict()}
-    storage.put(commit_key(commit.id), pack(obj))
+    return pack(obj)
 
 
 def read_commit(storage: Storage, commit_id: str) -> StoredVersion:

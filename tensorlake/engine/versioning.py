@@ -9,6 +9,8 @@ old state or the new one (see docs/format.md, "Write order and crash safety").
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tensorlake.engine import version_state as vs
@@ -17,6 +19,7 @@ from tensorlake.engine.dataset_core import DatasetCore, segment_set
 from tensorlake.engine.manifest import ChunkTable, Manifest, chunk_name
 from tensorlake.engine.tensor_engine import chunk_prefix
 from tensorlake.errors import ReadOnlyError, VersionError
+from tensorlake.storage import Storage
 
 
 def has_head_changes(core: DatasetCore) -> bool:
@@ -30,6 +33,60 @@ def commit(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Store the branch's current state as a new commit and return its id."""
+    core.writer.wait()  # a chunk that failed to store fails the commit before any change
+    before = (core.commit_id, core.changes, core.dirty, core.head_changes)
+    segments = (core.commit_segments, core.staging_segments)
+    prepared = prepare_commit(core, message, allow_empty, extra)
+    try:
+        prepared.store()
+    except BaseException:
+        # still at the previous commit: a retry commits the same changes (superseded
+        # chunks it would have deleted are left for gc)
+        core.commit_id, core.changes, core.dirty, core.head_changes = before
+        core.commit_segments, core.staging_segments = segments
+        raise
+    return prepared.id
+
+
+@dataclass(slots=True)
+class PreparedCommit:
+    """A commit made in memory whose objects are not stored yet.
+
+    ``prepare_commit`` moves the dataset to the new commit at once; ``store`` writes it
+    (the chunks' barrier, the new table segments, the commit, then the branch pointer:
+    the commit point), and may run on another thread while the caller appends more rows.
+    Until it returns, the branch's stored head is still the previous commit: a crash
+    leaves that one, and whoever reset()s or reloads gets it.
+    """
+
+    id: str
+    storage: Storage
+    branch: str
+    chunks_stored: Callable[[], None]  # waits for the writes the commit's rows need
+    store_segments: Callable[[dict[str, bytes]], None]
+    segments: dict[str, bytes]
+    commit: bytes
+    garbage: list[str]  # deleted once the commit is stored
+
+    def store(self) -> None:
+        self.chunks_stored()
+        self.store_segments(self.segments)
+        self.storage.put(vs.commit_key(self.id), self.commit)
+        vs.write_head(self.storage, self.branch, self.id)  # the commit point
+        vs.delete_staging(self.storage, self.branch)
+        if self.garbage:
+            self.storage.delete_many(self.garbage)
+
+
+def prepare_commit(
+    core: DatasetCore,
+    message: str | None = None,
+    allow_empty: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> PreparedCommit:
+    """Make a commit of the branch's current state in memory; the returned object's
+    ``store()`` makes it durable. Everything the commit holds is serialised here, so
+    the dataset may change while ``store()`` runs."""
     core.check_writable()
     if not allow_empty and not has_head_changes(core):
         raise VersionError(
@@ -38,8 +95,8 @@ def commit(
         )
     for engine in core.engines.values():
         engine.seal_for_commit()
-    core.writer.wait()
-    stored = core.store.save(core.manifest())
+    chunks_stored = core.writer.barrier()
+    segments, stored = core.store.plan(core.manifest())
     new = vs.Commit(
         vs.new_commit_id(),
         core.commit_id,
@@ -49,16 +106,23 @@ def commit(
         core.branch,
         dict(extra or {}),
     )
-    vs.write_commit(core.storage, new, stored, core.changes)
-    vs.write_head(core.storage, core.branch, new.id)  # the commit point
-    vs.delete_staging(core.storage, core.branch)
+    commit_bytes = vs.commit_bytes(new, stored, core.changes)
     old = core.staging_segments
     core.commit_segments, core.staging_segments = segment_set(stored), set()
-    core.delete_garbage(old)
+    garbage = core.take_garbage(old)
     core.commit_id = new.id
     core.changes = Changes()
     core.dirty = core.head_changes = False
-    return new.id
+    return PreparedCommit(
+        new.id,
+        core.storage,
+        core.branch,
+        chunks_stored,
+        core.store.put_segments,
+        segments,
+        commit_bytes,
+        garbage,
+    )
 
 
 def checkout(core: DatasetCore, ref: str, create: bool = False) -> str:

@@ -70,6 +70,32 @@ def test_log_prints_commits(capsys):
     assert cid in out and "three rows" in out and "uncommitted changes" in out
 
 
+def test_a_commit_that_fails_to_store_changes_nothing(storage_target, monkeypatch):
+    """The branch pointer is the commit point: when its put fails the dataset is still
+    at the previous commit with its changes pending, and a retry commits them."""
+    from tensorlake.engine import version_state
+
+    ds = _new(storage_target)
+    _append(ds, range(3))
+    base = ds.commit("three")
+    _append(ds, range(3, 5))
+    real_write_head = version_state.write_head
+
+    def failing_write_head(storage, branch, commit_id):
+        raise tl.StorageError("the store is down (injected)")
+
+    monkeypatch.setattr(version_state, "write_head", failing_write_head)
+    with pytest.raises(tl.StorageError, match="injected"):
+        ds.commit("five")
+    assert ds.commit_id == base and ds.has_head_changes
+    assert [c["commit"] for c in ds.commits] == [c["commit"] for c in _open(storage_target).commits]
+    monkeypatch.setattr(version_state, "write_head", real_write_head)
+    again = ds.commit("five")
+    reopened = _open(storage_target)
+    assert reopened.commit_id == again and reopened.commits[1]["commit"] == base
+    assert reopened.x.numpy().ravel().tolist() == list(range(5)) and not reopened.has_head_changes
+
+
 def test_empty_commit_needs_allow_empty():
     ds = _new(type("T", (), {"url": "mem://empty-commit", "creds": None})())
     ds.commit("schema")

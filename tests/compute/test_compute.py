@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
 
 import tensorlake as tl
+from tensorlake.engine import versioning
 from tensorlake.storage import LocalStorage
 
 
@@ -174,6 +176,95 @@ def test_failure_resets_to_the_last_checkpoint(tmp_path, scheduler, workers):
     # resume from the checkpoint with a fixed transform
     fail_on(bad=-1).eval(range(100), ds, checkpoint_interval=20, resume=True, progressbar=False)
     assert ds.x.numpy().tolist() == list(range(100))
+
+
+def _gate_checkpoint_stores(monkeypatch, gate):
+    """Have the background thread that stores checkpoints call ``gate(n)`` before it
+    stores its n-th commit (1-based)."""
+    real_store = versioning.PreparedCommit.store
+    calls = []
+
+    def store(self):
+        if threading.current_thread().name.startswith("tl-checkpoint"):
+            calls.append(self.id)
+            gate(len(calls))
+        real_store(self)
+
+    monkeypatch.setattr(versioning.PreparedCommit, "store", store)
+
+
+@tl.compute
+def signal_at(i, sample_out, at, event, fail=False):
+    if i == at:
+        event.set()
+        if fail:
+            raise ValueError(f"item {i} is broken")
+    sample_out.x.append(i)
+
+
+def test_items_run_on_while_a_checkpoint_is_stored(monkeypatch):
+    """Storing a checkpoint (round trips, fsyncs) never holds up the transform: here the
+    first one is only stored once item 30, after it, has run."""
+    reached_30 = threading.Event()
+    waited = []
+    _gate_checkpoint_stores(monkeypatch, lambda n: n == 1 and waited.append(reached_30.wait(30)))
+    ds = tl.empty("mem://compute-ckpt-behind", overwrite=True)
+    ds.create_tensor("x", dtype="int64")
+    ds.commit("schema")
+    report = signal_at(at=30, event=reached_30).eval(
+        range(50), ds, checkpoint_interval=20, progressbar=False
+    )
+    assert waited == [True]
+    assert [c["samples_processed"] for c in ds.commits[:3]] == [50, 40, 20]
+    assert report.checkpoints == [c["commit"] for c in ds.commits[:3]][::-1]
+    assert tl.load("mem://compute-ckpt-behind").x.numpy().tolist() == list(range(50))
+
+
+def test_a_failure_while_a_checkpoint_is_stored_waits_for_it(monkeypatch):
+    """The error names the last checkpoint that is stored: one still being stored when
+    an item fails is waited for, and counts."""
+    failing = threading.Event()
+    _gate_checkpoint_stores(monkeypatch, lambda n: n == 1 and failing.wait(30))
+    ds = tl.empty("mem://compute-ckpt-fail", overwrite=True)
+    ds.create_tensor("x", dtype="int64")
+    ds.commit("schema")
+    with pytest.raises(tl.TransformError, match="Last checkpoint: 20 samples processed"):
+        signal_at(at=25, event=failing, fail=True).eval(
+            range(50), ds, checkpoint_interval=20, progressbar=False
+        )
+    assert ds.x.numpy().tolist() == list(range(20)) and not ds.has_head_changes
+
+
+def test_a_checkpoint_that_cannot_be_stored_fails_the_eval_at_the_one_before(tmp_path, monkeypatch):
+    def gate(n):
+        if n == 2:
+            raise tl.StorageError("disk full (injected)")
+
+    _gate_checkpoint_stores(monkeypatch, gate)
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x", dtype="int64")
+    ds.commit("schema")
+    with pytest.raises(tl.StorageError, match="disk full"):
+        fail_on(bad=-1).eval(range(100), ds, checkpoint_interval=20, progressbar=False)
+    for reopened in (ds, tl.load(str(tmp_path / "ds"))):
+        assert reopened.x.numpy().tolist() == list(range(20))
+        assert [c["samples_processed"] for c in reopened.commits[:1]] == [20]
+    assert ds.gc()["commits"] == 0  # the commit that failed was never stored
+
+
+def test_when_the_commit_before_the_eval_cannot_be_stored_the_changes_stay(tmp_path, monkeypatch):
+    def gate(n):
+        if n == 1:  # "Auto-commit before compute": the tensor created below
+            raise tl.StorageError("disk full (injected)")
+
+    _gate_checkpoint_stores(monkeypatch, gate)
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x", dtype="int64")
+    with pytest.raises(tl.StorageError, match="disk full"):
+        fail_on(bad=-1).eval(range(100), ds, checkpoint_interval=20, progressbar=False)
+    for reopened in (ds, tl.load(str(tmp_path / "ds"))):
+        assert list(reopened.tensors) == ["x"] and len(reopened.x) == 0
+        assert reopened.has_head_changes and len(reopened.commits) == 1
 
 
 def test_failure_without_checkpoints_restores_the_state_before_eval():
