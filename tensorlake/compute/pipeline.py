@@ -18,7 +18,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from tensorlake.storage import MemoryStorage
 MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
 MIN_TAIL_BLOCK = 16  # the smallest block the end of the input is cut into
 LOG_LINE_SECONDS = 30.0  # progress lines in logs (output that is not a terminal)
+MAX_STORING = 4  # checkpoints being stored at once (in order); then the next one waits
 
 
 @dataclass(slots=True)
@@ -384,8 +385,8 @@ class _Run:
         self.report = EvalReport(0, 0)
         self.checkpoint_items = 0  # input items the last stored checkpoint holds
         self.initial: versioning.PreparedCommit | None = None  # see prepare()
-        # a commit being stored: (its future, the items it holds, its id if a checkpoint)
-        self.storing: tuple[Future, int, str | None] | None = None
+        # commits being stored, in order: (future, items it holds, its id if a checkpoint)
+        self.storing: deque[tuple[Future, int, str | None]] = deque()
         self._storer: ThreadPoolExecutor | None = None
 
     def resume_point(self) -> int:
@@ -481,7 +482,7 @@ class _Run:
         (in errors, for ``resume``) once it is stored; a crash before that leaves the
         previous checkpoint, which ``reset`` restores.
         """
-        self.settle()  # one checkpoint stored at a time, in order
+        self.settle(keep=MAX_STORING - 1)
         pct = 100.0 * done / self.n if self.n else 100.0
         extra = {"samples_processed": done, "compute": self.fn.name}
         prepared = versioning.prepare_commit(
@@ -497,24 +498,33 @@ class _Run:
     ) -> None:
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="tl-checkpoint")
-        self.storing = (self._storer.submit(prepared.store), done, checkpoint)
+        previous = self.storing[-1][0] if self.storing else None
 
-    def settle(self, quiet: bool = False) -> None:
-        """Wait until the checkpoint being stored is stored (``quiet``: if storing it
-        failed, the previous checkpoint stays the last one, and nothing is raised)."""
-        if self.storing is None:
-            return
-        future, done, checkpoint = self.storing
-        self.storing = None
-        try:
-            future.result()
-        except Exception:
-            if quiet:
-                return
-            raise
-        if checkpoint is not None:
-            self.report.checkpoints.append(checkpoint)
-        self.checkpoint_items = done
+        def store() -> None:
+            if previous is not None:  # one thread: it is done; never store past a failure
+                previous.result()
+            prepared.store()
+
+        self.storing.append((self._storer.submit(store), done, checkpoint))
+
+    def settle(self, keep: int = 0, quiet: bool = False) -> bool:
+        """Count the commits stored so far, waiting until at most ``keep`` are still being
+        stored. If one failed: raise its error, or with ``quiet`` return False (the last
+        checkpoint stored stays the last one)."""
+        while len(self.storing) > keep or (self.storing and self.storing[0][0].done()):
+            future, done, checkpoint = self.storing.popleft()
+            try:
+                future.result()
+            except Exception:
+                wait([f for f, _, _ in self.storing])  # the later ones fail at once
+                self.storing.clear()
+                if quiet:
+                    return False
+                raise
+            if checkpoint is not None:
+                self.report.checkpoints.append(checkpoint)
+            self.checkpoint_items = done
+        return True
 
     def close(self) -> None:
         """Leave nothing half stored (this matters only on the way out of an error): a
@@ -524,11 +534,8 @@ class _Run:
             if self.initial is not None:  # the workers never started
                 self._store(self.initial, self.checkpoint_items, None)
                 self.initial = None
-            if self.storing is not None:
-                future = self.storing[0]
-                self.settle(quiet=True)
-                if future.exception() is not None:
-                    self.restore(quiet=True)
+            if not self.settle(quiet=True):
+                self.restore(quiet=True)
         finally:
             if self._storer is not None:
                 self._storer.shutdown(wait=True)
