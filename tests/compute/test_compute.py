@@ -202,22 +202,23 @@ def signal_at(i, sample_out, at, event, fail=False):
     sample_out.x.append(i)
 
 
-def test_items_run_on_while_a_checkpoint_is_stored(monkeypatch):
+def test_items_run_on_while_checkpoints_are_stored(monkeypatch):
     """Storing a checkpoint (round trips, fsyncs) never holds up the transform: here the
-    first one is only stored once item 30, after it, has run."""
-    reached_30 = threading.Event()
+    first one is only stored once item 70 has run, three checkpoints later; they are
+    then stored in order."""
+    reached_70 = threading.Event()
     waited = []
-    _gate_checkpoint_stores(monkeypatch, lambda n: n == 1 and waited.append(reached_30.wait(30)))
+    _gate_checkpoint_stores(monkeypatch, lambda n: n == 1 and waited.append(reached_70.wait(30)))
     ds = tl.empty("mem://compute-ckpt-behind", overwrite=True)
     ds.create_tensor("x", dtype="int64")
     ds.commit("schema")
-    report = signal_at(at=30, event=reached_30).eval(
-        range(50), ds, checkpoint_interval=20, progressbar=False
+    report = signal_at(at=70, event=reached_70).eval(
+        range(100), ds, checkpoint_interval=20, progressbar=False
     )
     assert waited == [True]
-    assert [c["samples_processed"] for c in ds.commits[:3]] == [50, 40, 20]
-    assert report.checkpoints == [c["commit"] for c in ds.commits[:3]][::-1]
-    assert tl.load("mem://compute-ckpt-behind").x.numpy().tolist() == list(range(50))
+    assert [c["samples_processed"] for c in ds.commits[:5]] == [100, 80, 60, 40, 20]
+    assert report.checkpoints == [c["commit"] for c in ds.commits[:5]][::-1]
+    assert tl.load("mem://compute-ckpt-behind").x.numpy().tolist() == list(range(100))
 
 
 def test_a_failure_while_a_checkpoint_is_stored_waits_for_it(monkeypatch):
