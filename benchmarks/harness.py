@@ -16,6 +16,8 @@ two samples is missed, and so is a memory peak shorter than ~250 ms.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
 import json
 import os
 import signal
@@ -311,3 +313,49 @@ def delete_prefix(port: int, bucket: str, prefix: str) -> None:
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         for i in range(0, len(keys), 1000):
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000]})
+
+
+@contextlib.contextmanager
+def slow_proxy(port: int, delay: float):
+    """A loopback HTTP proxy to moto that waits ``delay`` seconds before each request;
+    yields its endpoint URL (moto's own when there is no delay)."""
+    if not delay:
+        yield f"http://127.0.0.1:{port}"
+        return
+    local = threading.local()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def forward(self) -> None:
+            time.sleep(delay)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if getattr(local, "conn", None) is None:
+                local.conn = http.client.HTTPConnection("127.0.0.1", port)
+            local.conn.request(self.command, self.path, body, headers=dict(self.headers))
+            response = local.conn.getresponse()
+            data = response.read()
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

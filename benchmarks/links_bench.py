@@ -22,13 +22,9 @@ therefore run twice: straight to moto, and through a loopback proxy that adds
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
-import http.server
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,7 +43,7 @@ def main() -> None:
     from synthetic_coco import generate
 
     import tensorlake as tl
-    from benchmarks.harness import boto3_client, moto_server, s3_creds
+    from benchmarks.harness import boto3_client, moto_server, s3_creds, slow_proxy
 
     with moto_server("raw") as port:
         creds = s3_creds(port)
@@ -98,7 +94,7 @@ def main() -> None:
             with ds:
                 ds.images.extend([tl.link(u, creds_key="raw") for u in urls[: args.reads]])
             for latency in (0, args.latency_ms):
-                with _slow_proxy(port, latency / 1000) as endpoint:
+                with slow_proxy(port, latency / 1000) as endpoint:
                     ds.populate_creds("raw", {**creds, "endpoint_url": endpoint})
                     seq, conc = [], []
                     for _ in range(args.repeats):
@@ -114,52 +110,6 @@ def main() -> None:
                 print(_row("  read concurrent", conc, "images/s"))
                 ratio = statistics.median(conc) / statistics.median(seq)
                 print(f"  ratio: {ratio:.1f}x (target >= 4x)")
-
-
-@contextlib.contextmanager
-def _slow_proxy(port: int, delay: float):
-    """A loopback HTTP proxy to moto that waits ``delay`` seconds before each request;
-    yields its endpoint URL (moto's own when there is no delay)."""
-    if not delay:
-        yield f"http://127.0.0.1:{port}"
-        return
-    local = threading.local()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def forward(self) -> None:
-            time.sleep(delay)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            if getattr(local, "conn", None) is None:
-                local.conn = http.client.HTTPConnection("127.0.0.1", port)
-            local.conn.request(self.command, self.path, body, headers=dict(self.headers))
-            response = local.conn.getresponse()
-            data = response.read()
-            self.send_response(response.status)
-            for key, value in response.getheaders():
-                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _row(name: str, values: list[float], unit: str) -> str:

@@ -89,7 +89,7 @@ class DatasetCore:
         current = staged.manifest if staged is not None else committed
         changes = staged.changes if staged is not None else Changes()
         self.install(branch, head, self.store.load(current), changes)
-        self.head_changes = staged is not None
+        self.head_changes = self.staged = staged is not None
         self.commit_segments = segment_set(committed)
         self.staging_segments = segment_set(staged.manifest) if staged is not None else set()
 
@@ -126,6 +126,7 @@ class DatasetCore:
         # table segments named by the head commit and by the stored staging manifest
         self.commit_segments: set[str] = set()
         self.staging_segments: set[str] = set()
+        self.staged = False  # a staging object continues the head commit
 
     # -- guards ---------------------------------------------------------------------
     def check_writable(self) -> None:
@@ -338,6 +339,7 @@ class DatasetCore:
         self.writer.wait()
         stored = self.store.save(self.manifest())
         version_state.write_staging(self.storage, self.branch, self.commit_id, stored, self.changes)
+        self.staged = True
         old, self.staging_segments = self.staging_segments, segment_set(stored)
         self.delete_garbage(old)
         self.dirty = False
