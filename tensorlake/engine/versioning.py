@@ -8,6 +8,7 @@ old state or the new one (see docs/format.md, "Write order and crash safety").
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from tensorlake.engine.changes import Changes
 from tensorlake.engine.dataset_core import DatasetCore, segment_set
 from tensorlake.engine.manifest import ChunkTable, Manifest, chunk_name
 from tensorlake.engine.tensor_engine import chunk_prefix
-from tensorlake.errors import ReadOnlyError, VersionError
+from tensorlake.errors import ReadOnlyError, StorageError, VersionError
 from tensorlake.storage import Storage
 
 
@@ -79,10 +80,13 @@ class PreparedCommit:
             self.store_segments(self.segments)
             commit_put.result()
         vs.write_head(self.storage, self.branch, self.id)  # the commit point
-        if self.staged:  # readers ignore one left by a crash (gc removes it)
-            vs.delete_staging(self.storage, self.branch)
-        if self.garbage:
-            self.storage.delete_many(self.garbage)
+        # the commit is stored: what is left is tidying up, and what it fails to delete
+        # readers ignore and gc removes
+        with contextlib.suppress(StorageError):
+            if self.staged:
+                vs.delete_staging(self.storage, self.branch)
+            if self.garbage:
+                self.storage.delete_many(self.garbage)
 
 
 def prepare_commit(

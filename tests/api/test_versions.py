@@ -96,6 +96,25 @@ def test_a_commit_that_fails_to_store_changes_nothing(storage_target, monkeypatc
     assert reopened.x.numpy().ravel().tolist() == list(range(5)) and not reopened.has_head_changes
 
 
+def test_a_commit_is_made_once_its_branch_pointer_is_stored(storage_target, monkeypatch):
+    """Deleting the staging object comes after the commit point: when that fails the
+    commit stands (readers ignore the leftover, gc removes it)."""
+    from tensorlake.engine import version_state
+
+    ds = _new(storage_target)
+    _append(ds, range(3))
+
+    def failing_delete(storage, branch):
+        raise tl.StorageError("the store is down (injected)")
+
+    monkeypatch.setattr(version_state, "delete_staging", failing_delete)
+    made = ds.commit("three")
+    reopened = _open(storage_target)
+    assert ds.commit_id == made == reopened.commit_id and not reopened.has_head_changes
+    assert reopened.x.numpy().ravel().tolist() == [0, 1, 2]
+    assert reopened.gc()["staging"] == 1
+
+
 def test_empty_commit_needs_allow_empty():
     ds = _new(type("T", (), {"url": "mem://empty-commit", "creds": None})())
     ds.commit("schema")
