@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,12 +316,19 @@ def delete_prefix(port: int, bucket: str, prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def slow_proxy(port: int, delay: float):
-    """A loopback HTTP proxy to moto that waits ``delay`` seconds before each request;
-    yields its endpoint URL (moto's own when there is no delay)."""
-    if not delay:
+def slow_proxy(
+    port: int,
+    delay: float | Callable[[str, str], float],
+    refuse: Callable[[str, str], bool] | None = None,
+):
+    """A loopback HTTP proxy to moto that waits ``delay`` seconds before each request
+    (or ``delay(method, path)``) and answers 403 AccessDenied, without forwarding, to
+    the requests ``refuse(method, path)`` picks; yields its endpoint URL (moto's own
+    when it would do nothing)."""
+    if not delay and refuse is None:
         yield f"http://127.0.0.1:{port}"
         return
+    delay_of = delay if callable(delay) else lambda method, path: delay
     local = threading.local()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -331,12 +338,28 @@ def slow_proxy(port: int, delay: float):
             pass
 
         def forward(self) -> None:
-            time.sleep(delay)
+            time.sleep(delay_of(self.command, self.path))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            if getattr(local, "conn", None) is None:
-                local.conn = http.client.HTTPConnection("127.0.0.1", port)
-            local.conn.request(self.command, self.path, body, headers=dict(self.headers))
+            if refuse is not None and refuse(self.command, self.path):
+                denied = b"<Error><Code>AccessDenied</Code><Message>refused</Message></Error>"
+                self.send_response(403)
+                self.send_header("Content-Length", str(len(denied)))
+                self.end_headers()
+                self.wfile.write(denied)
+                return
+            for attempt in range(5):  # moto refuses connections in bursts: its backlog
+                if getattr(local, "conn", None) is None:
+                    local.conn = http.client.HTTPConnection("127.0.0.1", port)
+                try:
+                    local.conn.request(self.command, self.path, body, headers=dict(self.headers))
+                    break
+                except ConnectionRefusedError:
+                    local.conn = None
+                    time.sleep(0.05 * (attempt + 1))
+            else:
+                self.send_error(503)
+                return
             response = local.conn.getresponse()
             data = response.read()
             self.send_response(response.status)

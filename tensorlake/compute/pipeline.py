@@ -30,7 +30,7 @@ from tensorlake.compute.schedulers import SCHEDULERS, make_scheduler
 from tensorlake.compute.worker import BlockResult, Job, RemoteTraceback, Task
 from tensorlake.engine import version_state, versioning
 from tensorlake.engine.dataset_core import DatasetCore
-from tensorlake.errors import DatasetError, TransformError, VersionError
+from tensorlake.errors import DatasetError, StorageError, TransformError, VersionError
 from tensorlake.storage import MemoryStorage
 
 MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
@@ -158,6 +158,7 @@ class ComputeFunction:
                 core.storage,
                 data_in if dataset_in else None,
                 progress,
+                run.uploads.stored,
             )
             run.start()
             bar = _progress_bar(progressbar, n, start, self.name)
@@ -377,6 +378,40 @@ def _submit(sched: Any, task: Task) -> Future:
         return future
 
 
+class _Uploads:
+    """Which blocks worker processes have finished storing (they report it through the
+    progress pipe after the block's result): a commit naming a block's chunks waits for
+    it, on the thread that stores the commit."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._done: dict[int, str | None] = {}  # block start -> None, or why it failed
+        self._aborted = False
+
+    def stored(self, start: int, error: str | None) -> None:
+        with self._cond:
+            self._done[start] = error
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        """Waits end at once (with an error): the eval is failing."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify_all()
+
+    def wait(self, blocks: Sequence[int]) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._aborted or all(b in self._done for b in blocks))
+            for block in blocks:
+                if block not in self._done:
+                    raise StorageError("The eval stopped before a worker stored its chunks.")
+                if self._done[block] is not None:
+                    raise StorageError(
+                        f"A worker could not store the chunks of the block starting at input "
+                        f"item {block}: {self._done[block]}"
+                    )
+
+
 class _Run:
     """The writer's side of one eval: adopt blocks in order, checkpoint, recover."""
 
@@ -388,6 +423,8 @@ class _Run:
         # commits being stored, in order: (future, items it holds, its id if a checkpoint)
         self.storing: deque[tuple[Future, int, str | None]] = deque()
         self._storer: ThreadPoolExecutor | None = None
+        self.uploads = _Uploads()
+        self.uploading: list[int] = []  # adopted blocks whose chunks workers still store
 
     def resume_point(self) -> int:
         core = self.core
@@ -430,6 +467,7 @@ class _Run:
             try:
                 result = future.result()
             except BrokenProcessPool:
+                self.uploads.abort()  # a dead worker's blocks will never be stored
                 self.settle(quiet=True)
                 last = pending[-1][0] if pending else task
                 self.fail(
@@ -467,6 +505,8 @@ class _Run:
             self.fail(error, sched, cause)
         assert result.descriptor is not None
         self.core.adopt_block(result.descriptor)
+        if result.uploading:
+            self.uploading.append(result.start)
         self.report.items += result.count
         self.report.samples += result.descriptor.rows
         self.report.failed_indices += result.failed
@@ -491,7 +531,20 @@ class _Run:
             allow_empty=True,
             extra=extra,
         )
+        prepared.chunks_stored = self._chunks_stored(prepared.chunks_stored)
         self._store(prepared, done, prepared.id)
+
+    def _chunks_stored(self, writes_stored: Callable[[], None]) -> Callable[[], None]:
+        """The barrier of a commit of every block adopted so far: the parent's own
+        writes and the workers' uploads of those blocks (earlier commits waited for
+        the blocks before theirs)."""
+        blocks, self.uploading = self.uploading, []
+
+        def barrier() -> None:
+            self.uploads.wait(blocks)
+            writes_stored()
+
+        return barrier
 
     def _store(
         self, prepared: versioning.PreparedCommit, done: int, checkpoint: str | None
@@ -553,6 +606,7 @@ class _Run:
         """Back to the last checkpoint (or the start): nothing was stored since, so
         reload that state, then delete the chunks the workers wrote."""
         core = self.core
+        self.uploads.abort()  # the workers are stopped: what they did not store, never is
         self.settle(quiet=True)  # before reloading: the stored head must not move after
         try:
             try:
@@ -571,6 +625,7 @@ class _Run:
             if self.interval and self.report.items and not done_now:
                 self.checkpoint(self.n)
                 self.settle()
+            self.uploads.wait(self.uploading)  # without checkpoints: before the manifest
         except BaseException:
             self.restore(quiet=True)  # a checkpoint was not stored: back to the last one
             raise

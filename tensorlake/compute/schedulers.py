@@ -28,7 +28,9 @@ import cloudpickle
 
 from tensorlake import config
 from tensorlake.compute.worker import (
-    PROGRESS_COUNT,
+    NOT_STORED,
+    PROGRESS,
+    REPORT,
     BlockResult,
     Job,
     Stage,
@@ -99,8 +101,11 @@ def make_scheduler(
     storage: Storage,
     input_dataset: Any,
     progress: Callable[[int], None],
+    stored: Callable[[int, str | None], None],
 ) -> tuple[Any, Callable[[], None]]:
-    """The scheduler for an eval, and a function that ends its progress relay."""
+    """The scheduler for an eval, and a function that ends its progress relay.
+    ``stored(start, error)`` hears when worker processes have stored (or failed to
+    store) the chunks of a block whose result said they were still uploading."""
     stop_flag = threading.Event()
 
     def run_here(task: Task) -> BlockResult:
@@ -116,7 +121,7 @@ def make_scheduler(
     stop_reader, stop_writer = multiprocessing.Pipe(duplex=False)
     relay = threading.Thread(
         target=_relay,
-        args=(progress_reader, progress, stop_reader),
+        args=(progress_reader, progress, stored, stop_reader),
         name="tl-compute-progress",
         daemon=True,
     )
@@ -209,16 +214,26 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _relay(reader: Any, progress: Callable[[int], None], stop: Any) -> None:
-    """Pass the workers' progress reports on as they come (blocking: no polling) until
-    ``stop`` says the eval is over; then what is left in the pipe."""
+def _relay(
+    reader: Any,
+    progress: Callable[[int], None],
+    stored: Callable[[int, str | None], None],
+    stop: Any,
+) -> None:
+    """Pass the workers' reports on as they come (blocking: no polling) until ``stop``
+    says the eval is over; then what is left in the pipe."""
     stopping = False
     while not stopping:
         stopping = stop in connection_wait([reader, stop])
         while reader.poll():
             try:
-                count = PROGRESS_COUNT.unpack(reader.recv_bytes())[0]
+                message = reader.recv_bytes()
             except (EOFError, OSError):  # closed under us: the eval is over
                 return
+            kind, number = REPORT.unpack_from(message)
             with contextlib.suppress(Exception):  # keep draining, or workers would block
-                progress(count)
+                if kind == PROGRESS:
+                    progress(number)
+                else:
+                    error = message[REPORT.size :].decode(errors="replace")
+                    stored(number, error if kind == NOT_STORED else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import gc
 import os
 import pickle
@@ -27,6 +28,7 @@ import cloudpickle
 
 from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
+from tensorlake.engine.io import ChunkWriter
 from tensorlake.engine.links import LinkResolver
 from tensorlake.engine.manifest import TensorMeta
 from tensorlake.storage import LocalStorage, MemoryStorage, Storage, from_url
@@ -82,6 +84,7 @@ class BlockResult:
     descriptor: BlockDescriptor | None
     failed: list[int] = field(default_factory=list)
     failure: ItemFailure | None = None
+    uploading: bool = False  # its chunks are still being stored: a STORED message follows
 
 
 class RemoteTraceback(Exception):
@@ -176,9 +179,15 @@ def run_in_process(task: Task) -> BlockResult:
     try:
         stages = _process["stages"]
         # Local writes without fsync are memory copies: background threads would only
-        # contend for the interpreter with the transform. Remote writes do overlap.
-        background = not isinstance(storage, (LocalStorage, MemoryStorage))
-        return run_block(
+        # contend for the interpreter with the transform. Remote writes do overlap, and
+        # go on behind the next block: the parent hears when they are stored.
+        uploader = None
+        if not isinstance(storage, (LocalStorage, MemoryStorage)):
+            uploader = _process.get("uploader")
+            if uploader is None:
+                uploader = ChunkWriter(storage, UPLOADS_IN_FLIGHT, batches=True)
+                _process["uploader"] = uploader
+        result = run_block(
             job,
             stages,
             task,
@@ -186,20 +195,39 @@ def run_in_process(task: Task) -> BlockResult:
             _process["input"],
             reporter,
             ship=ship,
-            background_writes=background,
+            chunk_writer=uploader,
         )
+        if uploader is not None:
+            if result.descriptor is not None and result.descriptor.met_class_names():
+                stored = threading.Event()  # the parent reads these rows to renumber labels
+                failure: list[BaseException | None] = []
+                uploader.end_batch(lambda error: (failure.append(error), stored.set()))
+                stored.wait()
+                if failure[0] is not None:
+                    raise failure[0]
+            elif result.descriptor is not None:
+                result.uploading = True
+                uploader.end_batch(functools.partial(reporter.stored, task.start))
+            else:  # a failed block: its chunks are never adopted
+                uploader.end_batch(lambda error: None)
+        return result
     finally:
         reporter.flush()
         if ship:
             MemoryStorage.drop(storage.url.removeprefix("mem://"))
 
 
-class _PipeProgress:
-    """Reports items done to the parent at most ten times a second.
+UPLOADS_IN_FLIGHT = 8  # chunk puts a worker keeps going (each up to a chunk's size)
 
-    Each report is one write of a few bytes to a pipe all workers share: the kernel
-    makes writes under ``PIPE_BUF`` atomic, so no lock (which a killed worker could leave
-    held) and no feeder thread (a queue's, which wakes for every report) are needed.
+
+class _PipeProgress:
+    """Reports items done to the parent at most ten times a second, and blocks whose
+    chunks are stored.
+
+    Each report is one write of a few hundred bytes at most to a pipe all workers share:
+    the kernel makes writes under ``PIPE_BUF`` atomic, so no lock across processes
+    (which a killed worker could leave held) and no feeder thread (a queue's, which
+    wakes for every report) are needed. The lock here orders this worker's own threads.
     """
 
     def __init__(self, conn: Any) -> None:
@@ -215,11 +243,28 @@ class _PipeProgress:
 
     def flush(self) -> None:
         if self.pending:
-            self.conn.send_bytes(PROGRESS_COUNT.pack(self.pending))
+            self._send(REPORT.pack(PROGRESS, self.pending))
             self.pending = 0
 
+    def stored(self, start: int, error: BaseException | None) -> None:
+        """The chunks of the block starting at input item ``start`` are stored (or not)."""
+        if error is None:
+            self._send(REPORT.pack(STORED, start))
+        else:
+            text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+            self._send(REPORT.pack(NOT_STORED, start) + text.encode(errors="replace"))
 
-PROGRESS_COUNT = struct.Struct("<I")  # one progress report: items done since the last
+    def _send(self, message: bytes) -> None:
+        with _send_lock:
+            self.conn.send_bytes(message)
+
+
+_send_lock = threading.Lock()
+# one report: its kind and a number (items done since the last, or a block's start),
+# then for NOT_STORED the error's text
+REPORT = struct.Struct("<Bq")
+PROGRESS, STORED, NOT_STORED = 0, 1, 2
+MAX_ERROR_TEXT = 400  # bytes: the whole report stays under PIPE_BUF
 
 
 # -- one block ---------------------------------------------------------------------------
@@ -235,11 +280,13 @@ def run_block(
     should_stop: Callable[[], bool] = lambda: False,
     ship: bool = False,
     background_writes: bool = True,
+    chunk_writer: ChunkWriter | None = None,
 ) -> BlockResult:
     """Run every item of ``task`` through the pipeline, writing rows as chunks
-    (``ship``: also return their bytes, for a target the worker cannot reach)."""
+    (``ship``: also return their bytes, for a target the worker cannot reach;
+    ``chunk_writer``: the caller's, which goes on storing them after this returns)."""
     metas = {name: TensorMeta.from_dict(task.metas[name]) for name in job.tensors}
-    writer = BlockWriter(storage, metas, ship, job.links, background_writes)
+    writer = BlockWriter(storage, metas, ship, job.links, background_writes, chunk_writer)
     result = BlockResult(task.start, task.count, None)
     tensors = frozenset(job.tensors)
     for offset in range(task.count):

@@ -42,6 +42,13 @@ class BlockDescriptor:
     chunks: dict[str, bytes] = field(default_factory=dict)  # only for memory targets
     rows: int = 0
 
+    def met_class_names(self) -> bool:
+        """Whether the worker added class names (adoption may read its label rows)."""
+        return any(
+            len(part.meta["info"].get("class_names") or []) > part.base_class_names
+            for part in self.tensors.values()
+        )
+
 
 class BlockWriter:
     """Appends rows into new chunks on ``storage``, starting from the given tensor metas."""
@@ -53,10 +60,13 @@ class BlockWriter:
         ship: bool = False,
         links: LinkResolver | None = None,
         background_writes: bool = True,
+        writer: ChunkWriter | None = None,
     ) -> None:
         self.storage = storage
         self.ship = ship  # return the chunk bytes too (a private memory store)
-        self.writer = ChunkWriter(storage, inline=None if background_writes else True)
+        # a writer of the caller's goes on storing after finish(): see ChunkWriter.end_batch
+        self._own_writer = writer is None
+        self.writer = writer or ChunkWriter(storage, inline=None if background_writes else True)
         self.engines: dict[str, TensorEngine] = {}
         self.base_class_names: dict[str, int] = {}
         for name, meta in metas.items():
@@ -71,10 +81,12 @@ class BlockWriter:
         append_columns(self.engines, columns, skip_ok)
 
     def finish(self) -> BlockDescriptor:
-        """Store every row and describe the chunks (their puts are complete on return)."""
+        """Store every row and describe the chunks (their puts are complete on return,
+        unless the writer is the caller's)."""
         for engine in self.engines.values():
             engine.seal()
-        self.writer.close()
+        if self._own_writer:
+            self.writer.close()
         chunks: dict[str, bytes] = {}
         if self.ship:
             chunks = {k: self.storage.get(k) for k in self.storage.list("")}
@@ -89,7 +101,10 @@ class BlockWriter:
     def abandon(self) -> None:
         """Stop; chunks already stored stay orphaned until gc (reset runs it)."""
         try:
-            self.writer.close()
+            if self._own_writer:
+                self.writer.close()
+            else:
+                self.writer.wait()
         except Exception:
             pass
 

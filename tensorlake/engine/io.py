@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from tensorlake import config
@@ -24,13 +24,19 @@ class ChunkWriter:
     """
 
     def __init__(
-        self, storage: Storage, max_in_flight: int = 4, inline: bool | None = None
+        self,
+        storage: Storage,
+        max_in_flight: int = 4,
+        inline: bool | None = None,
+        batches: bool = False,
     ) -> None:
         self._storage = storage
         self._inline = isinstance(storage, MemoryStorage) if inline is None else inline
         self._max = max_in_flight
         self._pool: ThreadPoolExecutor | None = None
         self._futures: deque[Future] = deque()
+        # batches: failures are reported per batch (``end_batch``), never by a later put
+        self._batch: list[Future] | None = [] if batches else None
 
     def put(self, key: str, parts: Sequence[bytes | memoryview]) -> None:
         """Store the concatenated ``parts`` under ``key`` (in the background)."""
@@ -47,8 +53,14 @@ class ChunkWriter:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
-        self._futures.append(self._pool.submit(fn, *args))
+        future = self._pool.submit(fn, *args)
+        self._futures.append(future)
+        if self._batch is not None:
+            self._batch.append(future)
         while len(self._futures) > self._max:
+            if self._batch is not None:
+                wait([self._futures.popleft()])
+                continue
             try:
                 self._futures.popleft().result()
             except BaseException:
@@ -72,6 +84,32 @@ class ChunkWriter:
         failure), safe to call from another thread while more are submitted."""
         futures = list(self._futures)
         return lambda: _wait_all(futures)
+
+    def end_batch(self, callback: Callable[[BaseException | None], None]) -> None:
+        """(A writer made with ``batches=True``.) Call ``callback`` (on a writer thread,
+        or now) once every write since the last batch ended is stored, with the first
+        failure or None; later writes are not waited for."""
+        assert self._batch is not None
+        futures, self._batch = self._batch, []
+        self._futures = deque(f for f in self._futures if not f.done())
+        if not futures:
+            callback(None)
+            return
+        left = [len(futures)]
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def done(future: Future) -> None:
+            with lock:
+                if future.exception() is not None:
+                    errors.append(future.exception())
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                callback(errors[0] if errors else None)
+
+        for future in futures:
+            future.add_done_callback(done)
 
     def close(self) -> None:
         try:

@@ -129,7 +129,7 @@ def _die(how: str) -> None:
 
         def flood() -> None:
             while True:
-                pipe.send_bytes(worker.PROGRESS_COUNT.pack(0))
+                pipe.send_bytes(worker.REPORT.pack(worker.PROGRESS, 0))
 
         threading.Thread(target=flood, daemon=True).start()
         time.sleep(0.05)
