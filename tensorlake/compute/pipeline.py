@@ -525,26 +525,17 @@ class _Run:
         self.settle(keep=MAX_STORING - 1)
         pct = 100.0 * done / self.n if self.n else 100.0
         extra = {"samples_processed": done, "compute": self.fn.name}
+        # the workers' uploads of the blocks adopted since the last checkpoint (that one
+        # waited for those before)
+        blocks, self.uploading = self.uploading, []
         prepared = versioning.prepare_commit(
             self.core,
             f"Auto-commit during compute of {self.fn.name} after {pct:.1f}% progress",
             allow_empty=True,
             extra=extra,
+            also_wait=lambda: self.uploads.wait(blocks),
         )
-        prepared.chunks_stored = self._chunks_stored(prepared.chunks_stored)
         self._store(prepared, done, prepared.id)
-
-    def _chunks_stored(self, writes_stored: Callable[[], None]) -> Callable[[], None]:
-        """The barrier of a commit of every block adopted so far: the parent's own
-        writes and the workers' uploads of those blocks (earlier commits waited for
-        the blocks before theirs)."""
-        blocks, self.uploading = self.uploading, []
-
-        def barrier() -> None:
-            self.uploads.wait(blocks)
-            writes_stored()
-
-        return barrier
 
     def _store(
         self, prepared: versioning.PreparedCommit, done: int, checkpoint: str | None
@@ -584,9 +575,7 @@ class _Run:
         commit not stored yet is stored, and if that fails the dataset goes back to the
         state storage holds."""
         try:
-            if self.initial is not None:  # the workers never started
-                self._store(self.initial, self.checkpoint_items, None)
-                self.initial = None
+            self.start()  # if the workers never started, the initial commit is not stored
             if not self.settle(quiet=True):
                 self.restore(quiet=True)
         finally:

@@ -198,18 +198,13 @@ def run_in_process(task: Task) -> BlockResult:
             chunk_writer=uploader,
         )
         if uploader is not None:
-            if result.descriptor is not None and result.descriptor.met_class_names():
-                stored = threading.Event()  # the parent reads these rows to renumber labels
-                failure: list[BaseException | None] = []
-                uploader.end_batch(lambda error: (failure.append(error), stored.set()))
-                stored.wait()
-                if failure[0] is not None:
-                    raise failure[0]
-            elif result.descriptor is not None:
+            if result.descriptor is None:  # a failed block: its chunks are never adopted
+                uploader.end_batch(lambda error: None)
+            elif result.descriptor.met_class_names():
+                uploader.wait_batch()  # the parent reads these label rows to renumber them
+            else:
                 result.uploading = True
                 uploader.end_batch(functools.partial(reporter.stored, task.start))
-            else:  # a failed block: its chunks are never adopted
-                uploader.end_batch(lambda error: None)
         return result
     finally:
         reporter.flush()

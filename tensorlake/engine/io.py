@@ -91,7 +91,6 @@ class ChunkWriter:
         failure or None; later writes are not waited for."""
         assert self._batch is not None
         futures, self._batch = self._batch, []
-        self._futures = deque(f for f in self._futures if not f.done())
         if not futures:
             callback(None)
             return
@@ -110,6 +109,13 @@ class ChunkWriter:
 
         for future in futures:
             future.add_done_callback(done)
+
+    def wait_batch(self) -> None:
+        """(A writer made with ``batches=True``.) End the batch; block until its writes
+        are stored, and raise the first that failed."""
+        assert self._batch is not None
+        futures, self._batch = self._batch, []
+        _wait_all(futures)
 
     def close(self) -> None:
         try:

@@ -94,10 +94,12 @@ def prepare_commit(
     message: str | None = None,
     allow_empty: bool = False,
     extra: dict[str, Any] | None = None,
+    also_wait: Callable[[], None] | None = None,
 ) -> PreparedCommit:
     """Make a commit of the branch's current state in memory; the returned object's
     ``store()`` makes it durable. Everything the commit holds is serialised here, so
-    the dataset may change while ``store()`` runs."""
+    the dataset may change while ``store()`` runs. ``also_wait``: more writes its rows
+    need (another process's), waited for with the dataset's own."""
     core.check_writable()
     if not allow_empty and not has_head_changes(core):
         raise VersionError(
@@ -106,7 +108,15 @@ def prepare_commit(
         )
     for engine in core.engines.values():
         engine.seal_for_commit()
-    chunks_stored = core.writer.barrier()
+    writes_stored = core.writer.barrier()
+    if also_wait is None:
+        chunks_stored = writes_stored
+    else:
+
+        def chunks_stored() -> None:
+            also_wait()
+            writes_stored()
+
     segments, stored = core.store.plan(core.manifest())
     new = vs.Commit(
         vs.new_commit_id(),
