@@ -163,6 +163,7 @@ def run_in_process(task: Task) -> BlockResult:
         storage = from_url(job.target_url, creds=job.target_creds)
         if isinstance(storage, LocalStorage):
             storage.fsync = False  # the parent syncs each block's chunks as it adopts them
+            storage.direct_writes = True  # nobody reads the chunks soon: skip the page cache
         _process["storage"] = storage
     if _process["input"] is None and job.input_dataset is not None:
         from tensorlake.api.factory import load

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tensorlake.errors import StorageError
+from tensorlake.storage import _direct
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, check_key
 
 __all__ = ["LocalStorage"]
@@ -45,6 +46,9 @@ class LocalStorage(Storage):
         # False: puts reach the page cache only (safe from a killed process, not from a
         # power loss) until sync(keys); for writers whose puts another process publishes
         self.fsync = fsync
+        # True: objects of 1 MiB or more are written around the page cache (see
+        # _direct.py); for bulk writers whose objects are not read back soon
+        self.direct_writes = False
 
     @property
     def root(self) -> Path:
@@ -150,22 +154,19 @@ class LocalStorage(Storage):
         to ``path``; return its path."""
         # Truncated so that the temp name fits the 255-byte limit whenever the key's does.
         tmp = path.with_name(f"{_TMP_PREFIX}{path.name[:32]}.{uuid.uuid4().hex}")
-        for attempt in range(5):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                break
-            except FileNotFoundError:  # a concurrent delete pruned the empty parent
-                if attempt == 4:
-                    raise
-            except (FileExistsError, NotADirectoryError) as err:
-                raise StorageError(
-                    f"cannot write {key!r} in {self.url}: a parent of it is an object, "
-                    "not a folder",
-                    key=key,
-                ) from err
+        direct = (
+            self.direct_writes and _direct.AVAILABLE and sum(map(len, parts)) >= _direct.MIN_BYTES
+        )
+        fd = self._create(key, path, tmp, _direct.FLAGS if direct else 0)
         try:
-            _write_all(fd, parts)
+            if direct:
+                try:
+                    _direct.write_direct(fd, parts)
+                except OSError:  # a file system without aligned direct writes
+                    self.direct_writes = direct = False
+                    _direct.make_buffered(fd)
+            if not direct:
+                _write_all(fd, parts)
             if durable:
                 os.fsync(fd)
         except BaseException:
@@ -174,6 +175,28 @@ class LocalStorage(Storage):
             raise
         os.close(fd)
         return tmp
+
+    def _create(self, key: str, path: Path, tmp: Path, flags: int) -> int:
+        """Open the new file ``tmp`` for writing, making the folders it needs."""
+        attempts = 0
+        while True:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | flags, 0o644)
+            except FileNotFoundError:  # a concurrent delete pruned the empty parent
+                attempts += 1
+                if attempts == 5:
+                    raise
+            except (FileExistsError, NotADirectoryError) as err:
+                raise StorageError(
+                    f"cannot write {key!r} in {self.url}: a parent of it is an object, "
+                    "not a folder",
+                    key=key,
+                ) from err
+            except OSError as err:
+                if not flags or err.errno != errno.EINVAL:
+                    raise
+                self.direct_writes, flags = False, 0  # e.g. tmpfs refuses O_DIRECT
 
     def _put(self, key: str, data: Bytes) -> None:
         self._put_parts(key, [data])

@@ -18,7 +18,7 @@ from benchmarks.harness import slow_proxy
 from tensorlake.engine import version_state, versioning
 from tensorlake.engine.manifest import chunk_name
 from tensorlake.engine.tensor_engine import chunk_prefix
-from tensorlake.storage import LocalStorage
+from tensorlake.storage import LocalStorage, _direct
 
 
 def _schema(ds) -> None:
@@ -130,6 +130,44 @@ def test_chunks_from_process_workers_are_synced_before_they_are_committed(tmp_pa
     stored = {k for k in LocalStorage(tmp_path / "ds").list("") if "/chunks/" in k}
     from_workers = stored - set(written_here)
     assert from_workers and from_workers <= set(synced)
+
+
+@tl.compute
+def big_rows(i, sample_out):
+    sample_out.append({"img": np.random.default_rng(i).integers(0, 255, (400, 500, 3), np.uint8)})
+
+
+def test_process_workers_write_large_chunks_around_the_page_cache(tmp_path, monkeypatch):
+    """Chunks of 1 MiB or more from process workers go through O_DIRECT (nobody reads
+    them soon); the dataset is the same as a serial run's."""
+    log = tmp_path / "direct.log"
+    real_write = _direct.write_direct
+
+    def recording_write(fd, parts):  # runs in the forked workers: they append to a file
+        real_write(fd, parts)
+        with open(log, "a") as f:
+            f.write(f"{sum(map(len, parts))}\n")
+
+    monkeypatch.setattr(_direct, "write_direct", recording_write)
+    monkeypatch.setenv("TENSORLAKE_START_METHOD", "fork")
+    datasets = []
+    for workers, url in ((0, "mem://compute-big-serial"), (2, str(tmp_path / "ds"))):
+        ds = tl.empty(url, overwrite=True)
+        ds.create_tensor("img", htype="image", sample_compression=None, max_chunk_size=4 << 20)
+        big_rows().eval(
+            range(24), ds, num_workers=workers, checkpoint_interval=12, progressbar=False
+        )
+        datasets.append(ds)
+    serial, parallel = (ds.img.numpy() for ds in datasets)
+    assert np.array_equal(serial, parallel)
+    assert np.array_equal(tl.load(str(tmp_path / "ds"), read_only=True).img.numpy(), serial)
+    monkeypatch.undo()
+    probe = LocalStorage(tmp_path / "probe")
+    probe.direct_writes = True
+    probe.put("k", bytes(_direct.MIN_BYTES))
+    if probe.direct_writes:  # this file system takes O_DIRECT: the workers used it
+        sizes = [int(n) for n in log.read_text().split()]
+        assert len(sizes) == 8 and min(sizes) > 3 * 600_000  # a chunk per 3-item block
 
 
 def test_checkpoints_are_commits_in_the_log(capsys):

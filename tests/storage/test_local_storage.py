@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -9,11 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tensorlake.storage
 from tensorlake.errors import KeyNotFoundError, StorageError
-from tensorlake.storage import LocalStorage, MemoryStorage
+from tensorlake.storage import LocalStorage, MemoryStorage, _direct
 
 REPO_ROOT = Path(tensorlake.storage.__file__).resolve().parents[2]
 
@@ -171,3 +173,71 @@ def test_short_writes_are_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     store = LocalStorage(tmp_path)
     store.put_parts("k", [b"abcdefgh", b"", b"ij", memoryview(b"klmnop")])
     assert store.get("k") == b"abcdefghijklmnop"
+
+
+def _opened_flags(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the flags of every os.open call from here on."""
+    flags: list[int] = []
+    real_open = os.open
+
+    def spy(path, flag, *args, **kwargs):
+        flags.append(flag)
+        return real_open(path, flag, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    return flags
+
+
+@pytest.mark.skipif(not _direct.AVAILABLE, reason="no O_DIRECT on this platform")
+def test_direct_writes_store_large_objects_around_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStorage(tmp_path, fsync=False)
+    store.direct_writes = True
+    flags = _opened_flags(monkeypatch)
+    rng = np.random.default_rng(0)
+    parts = [rng.bytes(n) for n in (700_001, 3, 0, 500_000)]  # not a multiple of a block
+    store.put_parts("chunks/big", parts)
+    store.put("chunks/small", b"header")
+    if not store.direct_writes:
+        pytest.skip("this file system refuses O_DIRECT (the fallback has its own test)")
+    assert [bool(f & os.O_DIRECT) for f in flags] == [True, False]
+    assert store.get("chunks/big") == b"".join(parts)
+    assert store.get("chunks/small") == b"header"
+    assert os.path.getsize(tmp_path / "chunks" / "big") == 1_200_004
+    store.put_parts("chunks/bigger", [rng.bytes(3 << 20)])  # the buffer grows
+    assert len(store.get("chunks/bigger")) == 3 << 20
+    assert sorted(store.list()) == ["chunks/big", "chunks/bigger", "chunks/small"]
+
+
+@pytest.mark.skipif(not _direct.AVAILABLE, reason="no O_DIRECT on this platform")
+def test_refused_direct_writes_fall_back_to_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(2 << 20)
+    # a file system that refuses O_DIRECT at open (tmpfs does), then one that accepts the
+    # flag but fails the aligned write: both store the object and stop trying
+    real_open = os.open
+
+    def refusing_open(path, flag, *args, **kwargs):
+        if flag & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flag, *args, **kwargs)
+
+    store = LocalStorage(tmp_path / "a", fsync=False)
+    store.direct_writes = True
+    monkeypatch.setattr(os, "open", refusing_open)
+    store.put("k", data)
+    assert store.get("k") == data and not store.direct_writes
+    monkeypatch.undo()
+
+    def failing_write(fd, parts):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(_direct, "write_direct", failing_write)
+    store = LocalStorage(tmp_path / "b", fsync=False)
+    store.direct_writes = True
+    store.put("k", data)
+    assert store.get("k") == data and not store.direct_writes
+    assert list(store.list()) == ["k"]  # no temp file left behind
+    assert os.listdir(tmp_path / "b") == ["k"]
