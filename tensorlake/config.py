@@ -28,6 +28,17 @@ def chunk_size() -> int:
     return _int_env("TENSORLAKE_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
 
 
+def direct_write_min_bytes() -> int | None:
+    """The smallest chunk a compute worker writes to local disk around the page cache
+    (``TENSORLAKE_DIRECT_WRITE_MIN_BYTES``, default 1 MiB; a negative value: never).
+
+    Such writes cost almost no CPU, but the chunks are then read back from the disk, not
+    from memory: turn them off to train on a freshly ingested dataset from a warm cache.
+    """
+    minimum = _int_env("TENSORLAKE_DIRECT_WRITE_MIN_BYTES", 1 << 20)
+    return None if minimum < 0 else minimum
+
+
 def cache_bytes() -> int:
     """Byte budget of the read cache put in front of remote storage (``TENSORLAKE_CACHE_BYTES``)."""
     return _int_env("TENSORLAKE_CACHE_BYTES", 256 * 1024 * 1024)

@@ -26,6 +26,7 @@ from typing import Any
 
 import cloudpickle
 
+from tensorlake import config
 from tensorlake.compute.sample_out import SampleOut, rows_of
 from tensorlake.engine.block import BlockDescriptor, BlockWriter
 from tensorlake.engine.io import ChunkWriter
@@ -163,7 +164,8 @@ def run_in_process(task: Task) -> BlockResult:
         storage = from_url(job.target_url, creds=job.target_creds)
         if isinstance(storage, LocalStorage):
             storage.fsync = False  # the parent syncs each block's chunks as it adopts them
-            storage.direct_writes = True  # nobody reads the chunks soon: skip the page cache
+            # nobody reads the chunks soon: big ones skip the page cache
+            storage.direct_write_min = config.direct_write_min_bytes()
         _process["storage"] = storage
     if _process["input"] is None and job.input_dataset is not None:
         from tensorlake.api.factory import load

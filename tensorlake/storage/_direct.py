@@ -15,7 +15,6 @@ then truncated to its true length.
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import threading
@@ -26,7 +25,6 @@ from tensorlake.storage.base import Bytes
 ALIGN = 4096  # covers 512- and 4096-byte logical blocks
 AVAILABLE = hasattr(os, "O_DIRECT")
 FLAGS = getattr(os, "O_DIRECT", 0)
-MIN_BYTES = 1 << 20  # smaller objects stay buffered: each direct write waits for the device
 
 
 class _Buffer:
@@ -74,6 +72,8 @@ def write_direct(fd: int, parts: Sequence[Bytes]) -> None:
 
 def make_buffered(fd: int) -> None:
     """Turn ``fd`` into an ordinary (page-cache) empty file, after a refused direct write."""
+    import fcntl  # POSIX only, as O_DIRECT is
+
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~FLAGS)
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)

@@ -46,9 +46,9 @@ class LocalStorage(Storage):
         # False: puts reach the page cache only (safe from a killed process, not from a
         # power loss) until sync(keys); for writers whose puts another process publishes
         self.fsync = fsync
-        # True: objects of 1 MiB or more are written around the page cache (see
-        # _direct.py); for bulk writers whose objects are not read back soon
-        self.direct_writes = False
+        # objects of at least this many bytes are written around the page cache (see
+        # _direct.py), None: none are; for bulk writers whose objects are not read soon
+        self.direct_write_min: int | None = None
 
     @property
     def root(self) -> Path:
@@ -154,16 +154,15 @@ class LocalStorage(Storage):
         to ``path``; return its path."""
         # Truncated so that the temp name fits the 255-byte limit whenever the key's does.
         tmp = path.with_name(f"{_TMP_PREFIX}{path.name[:32]}.{uuid.uuid4().hex}")
-        direct = (
-            self.direct_writes and _direct.AVAILABLE and sum(map(len, parts)) >= _direct.MIN_BYTES
-        )
+        minimum = self.direct_write_min
+        direct = _direct.AVAILABLE and minimum is not None and sum(map(len, parts)) >= minimum
         fd = self._create(key, path, tmp, _direct.FLAGS if direct else 0)
         try:
             if direct:
                 try:
                     _direct.write_direct(fd, parts)
                 except OSError:  # a file system without aligned direct writes
-                    self.direct_writes = direct = False
+                    self.direct_write_min, direct = None, False
                     _direct.make_buffered(fd)
             if not direct:
                 _write_all(fd, parts)
@@ -196,7 +195,7 @@ class LocalStorage(Storage):
             except OSError as err:
                 if not flags or err.errno != errno.EINVAL:
                     raise
-                self.direct_writes, flags = False, 0  # e.g. tmpfs refuses O_DIRECT
+                self.direct_write_min, flags = None, 0  # e.g. tmpfs refuses O_DIRECT
 
     def _put(self, key: str, data: Bytes) -> None:
         self._put_parts(key, [data])

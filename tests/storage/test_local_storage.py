@@ -193,13 +193,13 @@ def test_direct_writes_store_large_objects_around_the_page_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = LocalStorage(tmp_path, fsync=False)
-    store.direct_writes = True
+    store.direct_write_min = 1 << 20
     flags = _opened_flags(monkeypatch)
     rng = np.random.default_rng(0)
     parts = [rng.bytes(n) for n in (700_001, 3, 0, 500_000)]  # not a multiple of a block
     store.put_parts("chunks/big", parts)
     store.put("chunks/small", b"header")
-    if not store.direct_writes:
+    if store.direct_write_min is None:
         pytest.skip("this file system refuses O_DIRECT (the fallback has its own test)")
     assert [bool(f & os.O_DIRECT) for f in flags] == [True, False]
     assert store.get("chunks/big") == b"".join(parts)
@@ -225,10 +225,10 @@ def test_refused_direct_writes_fall_back_to_buffered(
         return real_open(path, flag, *args, **kwargs)
 
     store = LocalStorage(tmp_path / "a", fsync=False)
-    store.direct_writes = True
+    store.direct_write_min = 0
     monkeypatch.setattr(os, "open", refusing_open)
     store.put("k", data)
-    assert store.get("k") == data and not store.direct_writes
+    assert store.get("k") == data and store.direct_write_min is None
     monkeypatch.undo()
 
     def failing_write(fd, parts):
@@ -236,8 +236,8 @@ def test_refused_direct_writes_fall_back_to_buffered(
 
     monkeypatch.setattr(_direct, "write_direct", failing_write)
     store = LocalStorage(tmp_path / "b", fsync=False)
-    store.direct_writes = True
+    store.direct_write_min = 0
     store.put("k", data)
-    assert store.get("k") == data and not store.direct_writes
+    assert store.get("k") == data and store.direct_write_min is None
     assert list(store.list()) == ["k"]  # no temp file left behind
     assert os.listdir(tmp_path / "b") == ["k"]
