@@ -163,7 +163,6 @@ def run_in_process(task: Task) -> BlockResult:
     if _process["storage"] is None and not job.target_url.startswith("mem://"):
         storage = from_url(job.target_url, creds=job.target_creds)
         if isinstance(storage, LocalStorage):
-            storage.fsync = False  # the parent syncs each block's chunks as it adopts them
             # nobody reads the chunks soon: big ones skip the page cache
             storage.direct_write_min = config.direct_write_min_bytes()
         _process["storage"] = storage
@@ -181,11 +180,11 @@ def run_in_process(task: Task) -> BlockResult:
     reporter = _PipeProgress(_process["progress"])
     try:
         stages = _process["stages"]
-        # Local writes without fsync are memory copies: background threads would only
-        # contend for the interpreter with the transform. Remote writes do overlap, and
-        # go on behind the next block: the parent hears when they are stored.
+        # Chunk writes (uploads, or direct and fsynced writes to a local disk: all wait on
+        # I/O, not the CPU) go on behind the next block; the parent hears when they are
+        # stored, durably.
         uploader = None
-        if not isinstance(storage, (LocalStorage, MemoryStorage)):
+        if not isinstance(storage, MemoryStorage):
             uploader = _process.get("uploader")
             if uploader is None:
                 uploader = ChunkWriter(storage, UPLOADS_IN_FLIGHT, batches=True)

@@ -105,31 +105,39 @@ def test_targets_memory_local_s3_with_processes(storage_target, serial_reference
     assert again.commits[0]["samples_processed"] == 60
 
 
-def test_chunks_from_process_workers_are_synced_before_they_are_committed(tmp_path, monkeypatch):
-    """Workers skip per-chunk fsyncs; the writer syncs each block's chunks as it adopts
-    them, so every chunk a commit names is durable."""
-    synced: list[str] = []
-    written_here: list[str] = []  # chunks this process wrote (fsynced on each put)
+def test_chunks_from_process_workers_are_durable_before_they_are_committed(tmp_path, monkeypatch):
+    """Workers write (and fsync) chunks behind their next block and say when they are
+    stored; blocks whose labels the writer renumbers are synced by the writer. Either
+    way every chunk a commit names is durable."""
+    log = tmp_path / "io.log"  # appended to by the forked workers too
     real_sync, real_put = LocalStorage.sync, LocalStorage._put_parts
+
+    def record(line: str) -> None:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {line}\n")
 
     def recording_sync(self, keys):
         keys = list(keys)
-        synced.extend(keys)
         real_sync(self, keys)
+        for key in keys:
+            record(f"synced {key}")
 
     def recording_put(self, key, parts):
-        if self.fsync:
-            written_here.append(key)
         real_put(self, key, parts)
+        record(f"{'durable' if self.fsync else 'written'} {key}")
 
     monkeypatch.setattr(LocalStorage, "sync", recording_sync)
     monkeypatch.setattr(LocalStorage, "_put_parts", recording_put)
+    monkeypatch.setenv("TENSORLAKE_START_METHOD", "fork")
     ds = tl.empty(str(tmp_path / "ds"))
     _schema(ds)
     make_rows().eval(range(60), ds, num_workers=2, checkpoint_interval=20, progressbar=False)
+    events = [line.split() for line in log.read_text().splitlines()]
+    durable = {key for _, what, key in events if what in ("durable", "synced")}
     stored = {k for k in LocalStorage(tmp_path / "ds").list("") if "/chunks/" in k}
-    from_workers = stored - set(written_here)
-    assert from_workers and from_workers <= set(synced)
+    assert stored <= durable
+    by_workers = {key for pid, what, key in events if int(pid) != os.getpid()}
+    assert stored & by_workers  # the workers wrote chunks (and made them durable)
 
 
 @tl.compute
