@@ -504,7 +504,7 @@ class _Run:
                 cause.__cause__ = RemoteTraceback(f.traceback)
             self.fail(error, sched, cause)
         assert result.descriptor is not None
-        self.core.adopt_block(result.descriptor, durable=result.uploading)
+        self.core.adopt_block(result.descriptor)
         if result.uploading:
             self.uploading.append(result.start)
         self.report.items += result.count

@@ -20,8 +20,8 @@ import numpy as np
 from tensorlake.engine import sample_codec
 from tensorlake.engine.io import ChunkCache, ChunkWriter
 from tensorlake.engine.links import LinkResolver
-from tensorlake.engine.manifest import ChunkTable, TensorMeta, chunk_name
-from tensorlake.engine.tensor_engine import TensorEngine, append_columns, chunk_prefix
+from tensorlake.engine.manifest import ChunkTable, TensorMeta
+from tensorlake.engine.tensor_engine import TensorEngine, append_columns
 from tensorlake.storage import Storage
 
 
@@ -41,14 +41,6 @@ class BlockDescriptor:
     tensors: dict[str, TensorBlock]
     chunks: dict[str, bytes] = field(default_factory=dict)  # only for memory targets
     rows: int = 0
-
-    def chunk_keys(self) -> list[str]:
-        """The storage keys of every chunk of the block."""
-        return [
-            chunk_prefix(name) + chunk_name(int(i))
-            for name, part in self.tensors.items()
-            for i in ChunkTable.from_dict(part.table).column("ids")
-        ]
 
     def met_class_names(self) -> bool:
         """Whether the worker added class names (adoption may read its label rows)."""

@@ -299,9 +299,10 @@ class DatasetCore:
         append_columns(self.engines, columns, skip_ok, scope)
         self.changed()
 
-    def adopt_block(self, block: BlockDescriptor, durable: bool = False) -> None:
-        """Append rows a compute worker stored as chunks, after every row so far
-        (``durable``: the worker makes them durable itself, and says when)."""
+    def adopt_block(self, block: BlockDescriptor) -> None:
+        """Append rows a compute worker stored as chunks, after every row so far (stored
+        durably: the caller waits for a process worker's report of that before a
+        manifest names them)."""
         self.check_writable()
         for key, data in block.chunks.items():  # memory targets: the worker sent the bytes
             self.storage.put(key, data)
@@ -309,11 +310,6 @@ class DatasetCore:
             (self.engine(name), TensorMeta.from_dict(part.meta), ChunkTable.from_dict(part.table))
             for name, part in block.tensors.items()
         ]
-        # workers skip per-chunk fsyncs (they would wait on each): unless they sync the
-        # block themselves, its chunks are made durable in the background here, and
-        # waited for before a manifest names them
-        if not durable:
-            self.writer.sync(block.chunk_keys())
         for (engine, meta, table), part in zip(parts, block.tensors.values()):
             if not remap_class_labels(engine, meta, table, part.base_class_names):
                 engine.adopt(table, meta)

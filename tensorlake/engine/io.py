@@ -42,11 +42,6 @@ class ChunkWriter:
         """Store the concatenated ``parts`` under ``key`` (in the background)."""
         self._submit(self._storage.put_parts, key, parts)
 
-    def sync(self, keys: list[str]) -> None:
-        """Make objects another process wrote without syncing durable (in the background;
-        ``wait`` waits for it too)."""
-        self._submit(self._storage.sync, keys)
-
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._inline:
             fn(*args)
