@@ -9,8 +9,8 @@ cache: the right trade for chunks a compute worker writes and nobody reads soon.
 
 ``O_DIRECT`` needs the memory address, the length and the file offset aligned to the
 device's block size, so the parts are copied into one page-aligned buffer (reused:
-one per process, grown as needed), written whole blocks at a time, and the file is
-then truncated to its true length.
+one per process, grown as needed up to ``WINDOW``), written whole blocks at a time,
+and the file is then truncated to its true length.
 """
 
 from __future__ import annotations
@@ -39,35 +39,50 @@ class _Buffer:
             if self.memory is not None:
                 self.memory.close()
             self.memory = mmap.mmap(-1, -(-nbytes // (1 << 20)) * (1 << 20))
-        return memoryview(self.memory)
+        return memoryview(self.memory)[:nbytes]
 
 
 _buffer = _Buffer()
 if AVAILABLE:  # a forked child must not inherit a lock some other thread held
     os.register_at_fork(after_in_child=_buffer.__init__)
 
+WINDOW = 16 << 20  # the most an object takes of the buffer at once (a multiple of ALIGN)
+
 
 def write_direct(fd: int, parts: Sequence[Bytes]) -> None:
     """Write the concatenated ``parts`` to ``fd``, a new empty file opened with
-    ``O_DIRECT`` (``FLAGS``). Raises ``OSError`` where the file system refuses an
-    aligned direct write; the caller then writes the file the usual way."""
+    ``O_DIRECT`` (``FLAGS``), through the buffer ``WINDOW`` bytes at a time. Raises
+    ``OSError`` where the file system refuses an aligned direct write; the caller then
+    writes the file the usual way."""
     total = sum(len(p) for p in parts)
-    padded = -(-total // ALIGN) * ALIGN
+    if not total:
+        return
     with _buffer.lock:
-        view = _buffer.view(padded)
+        view = _buffer.view(min(WINDOW, -(-total // ALIGN) * ALIGN))
         try:
-            offset = 0
+            filled = 0
             for part in parts:
-                n = len(part)
-                view[offset : offset + n] = memoryview(part).cast("B")
-                offset += n
-            view[total:padded] = bytes(padded - total)
-            written = 0
-            while written < padded:
-                written += os.write(fd, view[written:padded])
+                data = memoryview(part).cast("B")
+                while data:
+                    n = min(len(data), len(view) - filled)
+                    view[filled : filled + n] = data[:n]
+                    filled, data = filled + n, data[n:]
+                    if filled == len(view):
+                        _write_out(fd, view)
+                        filled = 0
+            if filled:
+                padded = -(-filled // ALIGN) * ALIGN
+                view[filled:padded] = bytes(padded - filled)
+                _write_out(fd, view[:padded])
         finally:
             view.release()
     os.ftruncate(fd, total)
+
+
+def _write_out(fd: int, view: memoryview) -> None:
+    written = 0
+    while written < len(view):
+        written += os.write(fd, view[written:])
 
 
 def make_buffered(fd: int) -> None:

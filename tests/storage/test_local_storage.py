@@ -208,6 +208,15 @@ def test_direct_writes_store_large_objects_around_the_page_cache(
     store.put_parts("chunks/bigger", [rng.bytes(3 << 20)])  # the buffer grows
     assert len(store.get("chunks/bigger")) == 3 << 20
     assert sorted(store.list()) == ["chunks/big", "chunks/bigger", "chunks/small"]
+    # an object larger than the buffer's window goes through it in pieces
+    monkeypatch.setattr(_direct, "WINDOW", 3 * _direct.ALIGN)
+    store.direct_write_min = 0
+    parts = [rng.bytes(n) for n in (5000, 1, 12288, 0, 20000)]
+    store.put_parts("chunks/windowed", parts)
+    store.put("chunks/empty", b"")
+    assert store.get("chunks/windowed") == b"".join(parts)
+    assert store.get("chunks/empty") == b""
+    assert store.direct_write_min == 0  # still writing directly
 
 
 @pytest.mark.skipif(not _direct.AVAILABLE, reason="no O_DIRECT on this platform")
