@@ -150,9 +150,18 @@ def test_long_file_names(tmp_path: Path) -> None:
 
 
 def test_deferred_fsync_syncs_on_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    synced: list[int] = []  # the inodes fsynced under tmp_path (another test's dataset
+    real_fsync = os.fsync  # may still refresh its lock file in a thread of this process)
+
+    def recording_fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if info.st_dev == tmp_path.stat().st_dev and any(
+            p.stat().st_ino == info.st_ino for p in (tmp_path / "a", *tmp_path.glob("a/*"))
+        ):
+            synced.append(info.st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
     store = LocalStorage(tmp_path, fsync=False)
     store.put("a/b", b"one")
     store.put("a/c", b"two")
