@@ -15,19 +15,28 @@ Example::
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
+from tensorlake.api.info import Info
 from tensorlake.api.tensor import Tensor
-from tensorlake.compute import compose, compute
-from tensorlake.engine.links import link
-from tensorlake.engine.sample import Sample, read
+from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, compute
+from tensorlake.engine.htypes.sample import Sample, read
+from tensorlake.engine.links.sample import link
 from tensorlake.errors import (
+    ConfigError,
     DatasetError,
     DatasetExistsError,
     DatasetNotFoundError,
     FormatError,
+    HtypeArgumentError,
+    HtypeError,
     IngestError,
+    InvalidIndexError,
+    InvalidNameError,
     KeyNotFoundError,
+    LinkChangedError,
     LinkChangedWarning,
+    LinkError,
     LockedError,
+    PastVersionError,
     ReadOnlyError,
     SampleError,
     StaleLockWarning,
@@ -35,28 +44,42 @@ from tensorlake.errors import (
     TensorlakeError,
     TensorNotFoundError,
     TransformError,
+    UnknownHtypeError,
     VersionError,
 )
 
 __all__ = [
+    "ComputeFunction",
+    "ConfigError",
     "Dataset",
     "DatasetError",
     "DatasetExistsError",
     "DatasetNotFoundError",
+    "EvalReport",
     "FormatError",
+    "HtypeArgumentError",
+    "HtypeError",
+    "Info",
     "IngestError",
+    "InvalidIndexError",
+    "InvalidNameError",
     "KeyNotFoundError",
+    "LinkChangedError",
     "LinkChangedWarning",
+    "LinkError",
     "LockedError",
+    "PastVersionError",
     "ReadOnlyError",
     "Sample",
     "SampleError",
+    "SampleOut",
     "StaleLockWarning",
     "StorageError",
     "Tensor",
     "TensorNotFoundError",
     "TensorlakeError",
     "TransformError",
+    "UnknownHtypeError",
     "VersionError",
     "__version__",
     "break_lock",

@@ -9,6 +9,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tensorlake.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "START_METHODS",
+    "cache_bytes",
+    "chunk_size",
+    "direct_write_min_bytes",
+    "home",
+    "io_threads",
+    "lock_lease",
+    "start_method",
+]
+
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 """Target bytes per chunk: large enough for sequential I/O, small enough to rewrite."""
 
@@ -20,7 +34,7 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
 def chunk_size() -> int:
@@ -61,11 +75,13 @@ def lock_lease() -> float:
     try:
         lease = float(raw)
     except ValueError:
-        raise ValueError(
+        raise ConfigError(
             f"TENSORLAKE_LOCK_LEASE must be a number of seconds, got {raw!r}"
         ) from None
     if not 0 < lease < float("inf"):
-        raise ValueError(f"TENSORLAKE_LOCK_LEASE must be a positive number of seconds, got {raw!r}")
+        raise ConfigError(
+            f"TENSORLAKE_LOCK_LEASE must be a positive number of seconds, got {raw!r}"
+        )
     return lease
 
 
@@ -86,5 +102,5 @@ def start_method() -> str:
     """
     method = os.environ.get("TENSORLAKE_START_METHOD") or "auto"
     if method not in START_METHODS:
-        raise ValueError(f"TENSORLAKE_START_METHOD must be one of {START_METHODS}, got {method!r}")
+        raise ConfigError(f"TENSORLAKE_START_METHOD must be one of {START_METHODS}, got {method!r}")
     return method

@@ -6,16 +6,25 @@
     ├── StorageError                 a storage provider could not do what was asked
     │   ├── KeyNotFoundError         (also KeyError) the key does not exist
     │   ├── ReadOnlyError            a write to read-only storage or a read-only dataset
+    │   │   └── PastVersionError     (also VersionError) a write at a past commit
     │   └── LockedError              another writer holds the dataset's lock
     ├── DatasetError                 the dataset cannot do what was asked
     │   ├── DatasetNotFoundError     (also FileNotFoundError) nothing at that path
     │   ├── DatasetExistsError       (also FileExistsError) a dataset is already there
-    │   └── TensorNotFoundError      (also KeyError) no tensor or group by that name
+    │   ├── TensorNotFoundError      (also KeyError) no tensor or group by that name
+    │   ├── InvalidNameError         (also ValueError) not a valid tensor or group name
+    │   ├── InvalidIndexError        (also IndexError) rows or a sample indexed out of range
+    │   ├── HtypeError               (also ValueError) an htype or its arguments are not valid
+    │   │   ├── UnknownHtypeError    no htype by that name
+    │   │   └── HtypeArgumentError   (also TypeError) an argument the htype does not take
+    │   └── LinkError                (also ValueError) a link that cannot be made
+    │       └── LinkChangedError     a linked object changed since ingest (link_policy "error")
     ├── SampleError                  (also ValueError) a sample does not fit its tensor
     ├── VersionError                 a bad commit, branch or version operation
     ├── TransformError               a @compute transform failed on an input item
     ├── IngestError                  a source could not be turned into a dataset
     ├── FormatError                  bytes on storage are corrupt or of an unsupported version
+    ├── ConfigError                  (also ValueError) a TENSORLAKE_* setting has a bad value
     ├── StaleLockWarning             (also UserWarning) a stale writer lock was taken over
     └── LinkChangedWarning           (also UserWarning) a linked object changed since ingest
 
@@ -28,14 +37,22 @@ kind of failure. Each error keeps the context that explains it (``key``, ``tenso
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "DatasetError",
     "DatasetExistsError",
     "DatasetNotFoundError",
     "FormatError",
+    "HtypeArgumentError",
+    "HtypeError",
     "IngestError",
+    "InvalidIndexError",
+    "InvalidNameError",
     "KeyNotFoundError",
+    "LinkChangedError",
     "LinkChangedWarning",
+    "LinkError",
     "LockedError",
+    "PastVersionError",
     "ReadOnlyError",
     "SampleError",
     "StaleLockWarning",
@@ -43,6 +60,7 @@ __all__ = [
     "TensorNotFoundError",
     "TensorlakeError",
     "TransformError",
+    "UnknownHtypeError",
     "VersionError",
 ]
 
@@ -80,6 +98,35 @@ class LockedError(StorageError):
 
 class DatasetError(TensorlakeError):
     """The dataset cannot perform the requested operation."""
+
+
+class InvalidNameError(DatasetError, ValueError):
+    """A tensor or group name is not valid."""
+
+
+class InvalidIndexError(DatasetError, IndexError):
+    """Rows (or a part of a sample) were selected that do not exist, or by a bad index."""
+
+
+class HtypeError(DatasetError, ValueError):
+    """An htype, or an argument of ``create_tensor`` it governs, is not valid."""
+
+
+class UnknownHtypeError(HtypeError):
+    """No htype has that name."""
+
+
+class HtypeArgumentError(HtypeError, TypeError):
+    """``create_tensor`` got an argument that the htype does not take."""
+
+
+class LinkError(DatasetError, ValueError):
+    """A link cannot be made (``tl.link`` of something that is not a path or URL)."""
+
+
+class LinkChangedError(LinkError):
+    """A linked object read now differs from the version recorded when it was ingested
+    (``ds.link_policy = "error"``; the default policy warns with ``LinkChangedWarning``)."""
 
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
@@ -122,6 +169,10 @@ class VersionError(TensorlakeError):
     """A commit, branch or checkout operation is not possible."""
 
 
+class PastVersionError(ReadOnlyError, VersionError):
+    """A write at a past commit: versions other than a branch's head cannot change."""
+
+
 class TransformError(TensorlakeError):
     """A ``@compute`` transform failed; ``index`` and ``item`` locate the input."""
 
@@ -149,6 +200,10 @@ class FormatError(TensorlakeError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class ConfigError(TensorlakeError, ValueError):
+    """A setting (a ``TENSORLAKE_*`` environment variable) has a value that is not valid."""
 
 
 class StaleLockWarning(TensorlakeError, UserWarning):

@@ -16,3 +16,21 @@ def test_direct_write_min_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TENSORLAKE_DIRECT_WRITE_MIN_BYTES", "1MB")
     with pytest.raises(ValueError, match="TENSORLAKE_DIRECT_WRITE_MIN_BYTES must be an integer"):
         config.direct_write_min_bytes()
+
+
+@pytest.mark.parametrize(
+    "name,value,read",
+    [
+        ("TENSORLAKE_CHUNK_SIZE", "8MB", config.chunk_size),
+        ("TENSORLAKE_LOCK_LEASE", "-3", config.lock_lease),
+        ("TENSORLAKE_LOCK_LEASE", "soon", config.lock_lease),
+        ("TENSORLAKE_START_METHOD", "clone", config.start_method),
+    ],
+)
+def test_a_bad_setting_is_a_config_error_naming_the_variable(monkeypatch, name, value, read):
+    import tensorlake as tl
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(tl.ConfigError, match=name) as info:
+        read()
+    assert isinstance(info.value, ValueError)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tensorlake.api import linked
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
-from tensorlake.engine import history, version_state, versioning
-from tensorlake.engine.dataset_core import DatasetCore
-from tensorlake.engine.htypes import UNSET
+from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.format import records
+from tensorlake.engine.htypes.base import UNSET
+from tensorlake.engine.version import checkout, commit, diff, gc, log
 from tensorlake.errors import DatasetError, SampleError, TensorNotFoundError
+
+__all__ = ["Dataset", "core_of"]
 
 
 class Dataset:
@@ -59,6 +61,11 @@ class Dataset:
     @property
     def group_index(self) -> str:
         return self._group
+
+    @property
+    def is_view(self) -> bool:
+        """Whether this is a selection of rows (``ds[...]``) rather than the whole dataset."""
+        return not self._index.is_full
 
     def _tensor_names(self, include_hidden: bool = False) -> list[str]:
         prefix = f"{self._group}/" if self._group else ""
@@ -256,13 +263,11 @@ class Dataset:
         self._core.close()
 
     def __enter__(self) -> Dataset:
-        self._core.batch_depth += 1
+        self._core.begin_batch()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._core.batch_depth -= 1
-        if self._core.batch_depth == 0:
-            self._core.flush()
+        self._core.end_batch()
 
     def _check_not_view(self, op: str) -> None:
         if not self._index.is_full:
@@ -279,10 +284,7 @@ class Dataset:
             raise DatasetError("managed credentials need a hosting platform; tensorlake has none.")
         if not isinstance(creds_key, str) or not creds_key:
             raise ValueError(f"creds_key must be a non-empty string, got {creds_key!r}.")
-        self._core.check_writable()
-        if creds_key not in self._core.links.creds_keys:
-            self._core.links.creds_keys.append(creds_key)
-            self._core.changed()
+        self._core.add_creds_key(creds_key)
 
     def populate_creds(self, creds_key: str, creds: dict[str, Any] | None) -> None:
         """Give this session the credentials behind ``creds_key`` (S3 keys, endpoint,
@@ -302,13 +304,11 @@ class Dataset:
     def link_policy(self) -> str:
         """What reading a linked object that changed since ingest does: ``"warn"``
         (default), ``"error"`` or ``"ignore"``. Stored with the dataset version."""
-        return self._core.settings.get("link_policy", "warn")
+        return self._core.link_policy
 
     @link_policy.setter
     def link_policy(self, policy: str) -> None:
-        self._core.check_writable()
-        self._core.settings["link_policy"] = linked.check_policy(policy)
-        self._core.changed()
+        self._core.set_link_policy(policy)
 
     # -- versions ---------------------------------------------------------------------
     def commit(self, message: str | None = None, allow_empty: bool = False) -> str:
@@ -318,27 +318,27 @@ class Dataset:
         Raises ``VersionError`` when nothing changed, unless ``allow_empty=True``.
         """
         self._check_not_view("commit")
-        return versioning.commit(self._core, message, allow_empty)
+        return commit.commit(self._core, message, allow_empty)
 
     @property
     def commits(self) -> list[dict[str, Any]]:
         """Commits from the current one back to the first, newest first: dicts with
         ``commit``, ``author``, ``time``, ``message``, ``branch`` and extra fields
         such as ``samples_processed`` (checkpoints of ``compute``)."""
-        return history.commits(self._core)
+        return log.commits(self._core)
 
     def log(self) -> None:
         """Print the commit history of the checked-out version."""
-        print(history.format_log(self._core))
+        print(log.format_log(self._core))
 
     @property
     def branches(self) -> list[str]:
-        return version_state.list_branches(self._core.storage)
+        return records.list_branches(self._core.storage)
 
     @property
     def has_head_changes(self) -> bool:
         """Whether the branch has changes since its head commit (committed or not)."""
-        return versioning.has_head_changes(self._core)
+        return self._core.state.has_head_changes
 
     def checkout(self, address: str, create: bool = False) -> str:
         """Switch to a branch or a commit id (a past commit is read-only), or with
@@ -351,11 +351,11 @@ class Dataset:
             ds.checkout(first_commit_id)          # read-only view of the past
         """
         self._check_not_view("checkout")
-        return versioning.checkout(self._core, address, create)
+        return checkout.checkout(self._core, address, create)
 
     def delete_branch(self, name: str) -> None:
         """Delete a branch (not the checked-out one, not main) and whatever only it used."""
-        versioning.delete_branch(self._core, name)
+        checkout.delete_branch(self._core, name)
 
     def diff(
         self, id_1: str | None = None, id_2: str | None = None, as_dict: bool = False
@@ -367,10 +367,10 @@ class Dataset:
         changes); ``diff(a)`` the current state with ``a``; ``diff(a, b)`` ``a`` with ``b``.
         Prints unless ``as_dict=True``, which returns the changes instead.
         """
-        result = history.diff(self._core, id_1, id_2)
+        result = diff.diff(self._core, id_1, id_2)
         if as_dict:
             return result
-        print(history.format_diff(result))
+        print(diff.format_diff(result))
         return None
 
     def reset(self) -> None:
@@ -378,12 +378,12 @@ class Dataset:
         they (or a crashed writer) left behind. After a crash this restores the last
         commit (the last checkpoint of ``compute``) exactly."""
         self._check_not_view("reset")
-        versioning.reset(self._core)
+        checkout.reset(self._core)
 
     def gc(self) -> dict[str, int]:
         """Delete stored objects no version refers to (left by crashes, resets and
         deleted branches); returns how many objects of each kind were removed."""
-        return versioning.gc(self._core)
+        return gc.gc(self._core)
 
     # -- display ----------------------------------------------------------------------
     def summary(self) -> None:
@@ -399,3 +399,9 @@ class Dataset:
     def numpy(self, aslist: bool = False) -> dict[str, Any]:
         """Every tensor of this view, as ``{name: tensor.numpy(...)}``."""
         return {name: t.numpy(aslist=aslist) for name, t in self.tensors.items()}
+
+
+def core_of(ds: Dataset) -> DatasetCore:
+    """The engine state behind ``ds`` (for the layers above this one: compute,
+    integrations); every view and group of a dataset shares it."""
+    return ds._core

@@ -6,11 +6,15 @@ import os
 
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
-from tensorlake.engine import lock, version_state
-from tensorlake.engine.dataset_core import DatasetCore
+from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.format import keys, records, root
 from tensorlake.engine.lock import WriterLock
+from tensorlake.engine.lock import break_lock as break_writer_lock
+from tensorlake.engine.version import refs
 from tensorlake.errors import DatasetNotFoundError, VersionError
 from tensorlake.storage import Storage, from_url
+
+__all__ = ["break_lock", "dataset", "delete", "empty", "exists", "load"]
 
 PathLike = str | os.PathLike
 
@@ -31,9 +35,9 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
     which deletes it first.
     """
     storage, url = _storage(path, creds)
-    if overwrite and version_state.dataset_exists(storage):
+    if overwrite and root.dataset_exists(storage):
         _clear(storage)
-    version_state.create_dataset(storage, __version__)
+    root.create_dataset(storage, __version__)
     return Dataset(DatasetCore(storage, url, False, creds=creds))
 
 
@@ -59,10 +63,10 @@ def load(
     if version is None:
         url, version = _split_version(url, creds)
     storage, url = _storage(url, creds, read_only=bool(read_only))
-    version_state.check_format(storage)
-    branch, commit_id = version_state.DEFAULT_BRANCH, None
+    root.check_format(storage)
+    branch, commit_id = records.DEFAULT_BRANCH, None
     if version is not None:
-        found_branch, found_commit = version_state.resolve_ref(storage, version)
+        found_branch, found_commit = refs.resolve_ref(storage, version)
         branch, commit_id = (found_branch, None) if found_branch else (branch, found_commit)
     if reset and (read_only or commit_id is not None):
         raise VersionError("reset=True needs a writable branch; drop read_only or version.")
@@ -97,13 +101,13 @@ def dataset(
 def exists(path: PathLike, creds: dict | None = None) -> bool:
     """Whether a dataset exists at ``path``."""
     storage, _ = _storage(path, creds, read_only=True)
-    return version_state.dataset_exists(storage)
+    return root.dataset_exists(storage)
 
 
 def delete(path: PathLike, creds: dict | None = None, large_ok: bool = True) -> None:
     """Delete the dataset at ``path`` and everything under it."""
     storage, url = _storage(path, creds)
-    if not version_state.dataset_exists(storage):
+    if not root.dataset_exists(storage):
         raise DatasetNotFoundError(f"No dataset at {url} to delete.")
     _clear(storage)
 
@@ -112,8 +116,8 @@ def _clear(storage: Storage) -> None:
     """Delete every object of a dataset, holding its writer lock so that a dataset
     another process is writing is refused with ``LockedError``."""
     with WriterLock(storage):
-        storage.delete(version_state.DATASET_META_KEY)  # first: a half-deleted dataset is none
-        storage.delete_many([k for k in storage.list("") if k != lock.LOCK_KEY])
+        storage.delete(keys.DATASET_META_KEY)  # first: a half-deleted dataset is none
+        storage.delete_many([k for k in storage.list("") if k != keys.LOCK_KEY])
 
 
 def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:
@@ -125,5 +129,5 @@ def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:
     writer lets two processes write at once.
     """
     storage, _ = _storage(path, creds)
-    holder = lock.break_lock(storage)
+    holder = break_writer_lock(storage)
     return holder.as_dict() if holder is not None else None

@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from tensorlake.errors import InvalidIndexError
+
+__all__ = ["Index", "Rows"]
+
 Rows = int | range | np.ndarray | None
 
 
@@ -24,6 +28,12 @@ class Index:
     @property
     def is_scalar(self) -> bool:
         return isinstance(self.rows, int)
+
+    @property
+    def row(self) -> int:
+        """The row of a one-row index (``is_scalar``)."""
+        assert isinstance(self.rows, int), "a one-row index"
+        return self.rows
 
     @property
     def is_full(self) -> bool:
@@ -47,11 +57,12 @@ class Index:
             head, rest = item, ()
         if self.is_scalar:  # indexing inside one sample
             if self.sub:
-                raise IndexError(
+                raise InvalidIndexError(
                     "A sample view can be indexed once; index the numpy() result instead."
                 )
             return Index(self.rows, item if isinstance(item, tuple) else (item,))
         current = self.resolve(total)
+        assert not isinstance(current, int)  # a scalar index returned above
         rows = _select(current, head)
         if rest and not isinstance(rows, int):
             return Index(rows, (slice(None), *rest))
@@ -74,7 +85,7 @@ def _select(current: range | np.ndarray, item: Any) -> int | range | np.ndarray:
     if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
         i = int(item)
         if i < -n or i >= n:
-            raise IndexError(f"Index {i} is out of range for {n} rows.")
+            raise InvalidIndexError(f"Index {i} is out of range for {n} rows.")
         return int(current[i])
     if isinstance(item, slice):
         return current[item]
@@ -83,15 +94,15 @@ def _select(current: range | np.ndarray, item: Any) -> int | range | np.ndarray:
     arr = np.asarray(item)
     if arr.dtype == np.bool_:
         if arr.shape != (n,):
-            raise IndexError(f"A boolean mask must have {n} entries, got {arr.shape}.")
+            raise InvalidIndexError(f"A boolean mask must have {n} entries, got {arr.shape}.")
         arr = np.flatnonzero(arr)
     if arr.dtype.kind not in "iu" and arr.size:
-        raise IndexError(
+        raise InvalidIndexError(
             f"Rows must be selected by int, slice, list of ints or mask, not {item!r}."
         )
     arr = arr.astype(np.int64).reshape(-1)
     if arr.size and (arr.min() < -n or arr.max() >= n):
-        raise IndexError(f"Row indices {item!r} out of range for {n} rows.")
+        raise InvalidIndexError(f"Row indices {item!r} out of range for {n} rows.")
     arr = np.where(arr < 0, arr + n, arr)
     if isinstance(current, range):
         return current.start + arr * current.step

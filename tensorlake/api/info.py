@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
+__all__ = ["Info"]
+
 
 class Info(MutableMapping[str, Any]):
     """Free-form metadata stored with the dataset version (JSON-like values).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+__all__ = ["summary_table"]
+
 if TYPE_CHECKING:
     from tensorlake.api.dataset import Dataset
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from tensorlake.api import linked
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
-from tensorlake.engine.batch_decode import decode_batch, object_array
-from tensorlake.engine.htypes import is_link
-from tensorlake.engine.sample_codec import decode
+from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.base import Htype
+from tensorlake.engine.htypes.registry import get_htype
+from tensorlake.engine.tensor.batch_decode import decode_batch
+from tensorlake.engine.tensor.engine import TensorEngine
 from tensorlake.errors import DatasetError
 
-if TYPE_CHECKING:
-    from tensorlake.engine.dataset_core import DatasetCore
-    from tensorlake.engine.tensor_engine import TensorEngine
+__all__ = ["Tensor"]
 
 
 class Tensor:
@@ -42,8 +43,12 @@ class Tensor:
         return self._core.engine(self.key)
 
     @property
-    def meta(self):
+    def meta(self) -> TensorMeta:
         return self._engine.meta
+
+    @property
+    def _htype(self) -> Htype:
+        return get_htype(self._engine.meta.htype)
 
     @property
     def name(self) -> str:
@@ -95,20 +100,24 @@ class Tensor:
     def shape(self) -> tuple[int | None, ...]:
         """Shape of the view; ``None`` marks a dimension that differs between rows."""
         engine = self._engine
+        is_link = self._htype.is_link
         read_shapes = engine.read_shapes
-        if is_link(engine.meta.htype):
-            read_shapes = lambda rows: linked.shapes(self._core, self.key, np.asarray(rows))  # noqa: E731
+        if is_link:
+            reader = self._core.link_reader(self.key)
+            read_shapes = lambda rows: reader.shapes(np.asarray(rows))  # noqa: E731
         if self._index.is_scalar:
-            shape = read_shapes([self._index.rows])[0]
+            shape = read_shapes([self._index.row])[0]
             if not self._index.sub:
                 return shape
             return np.broadcast_to(np.empty((), np.bool_), shape)[self._index.sub].shape  # no data
         n = len(self)
-        if self._index.is_full and not is_link(engine.meta.htype):
+        if self._index.is_full and not is_link:
             meta = engine.meta
             if meta.min_shape is None:
                 return (n,)
-            dims = tuple(a if a == b else None for a, b in zip(meta.min_shape, meta.max_shape))
+            dims = tuple(
+                a if a == b else None for a, b in zip(meta.min_shape, meta.max_shape or ())
+            )
             return (n, *dims)
         shapes = read_shapes(self._rows())
         if not shapes:
@@ -155,21 +164,23 @@ class Tensor:
         """
         engine = self._engine
         meta = engine.meta
-        if is_link(meta.htype):
+        htype = get_htype(meta.htype)
+        if htype.is_link:
             rows = np.atleast_1d(self._rows())
-            values = linked.read(self._core, self.key, rows, aslist or self._index.is_scalar)
+            reader = self._core.link_reader(self.key)
+            values = reader.read(rows, aslist or self._index.is_scalar)
             if self._index.is_scalar:
                 return values[0][self._index.sub] if self._index.sub else values[0]
             return self._sub(values, aslist)
         if self._index.is_scalar:
-            data, shape = engine.read_stored([self._index.rows])[0]
-            value = decode(meta, data, shape)
-            if meta.htype in ("text", "json"):
-                value = object_array([value], meta.htype)
+            data, shape = engine.read_stored([self._index.row])[0]
+            value = htype.decode(meta, data, shape)
+            if htype.scalar:
+                value = htype.stack([value])
             return value[self._index.sub] if self._index.sub else value
         rows = self._rows()
         fast = None
-        if meta.htype not in ("text", "json") and self.dtype is not None:
+        if not htype.scalar and self.dtype is not None:
             read = engine.read_ragged if aslist else engine.read_fixed
             fast = read(rows, self.dtype)
         values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
@@ -184,19 +195,13 @@ class Tensor:
 
     def data(self, aslist: bool = False) -> dict[str, Any]:
         """Rows as Python-friendly values: ``{"value": ...}``, plus ``"text"`` for class labels."""
-        htype = self.meta.htype
-        if htype in ("text", "json"):
-            value = self.numpy(aslist=True) if not self._index.is_scalar else self.numpy()[0]
-            return {"value": value}
-        value = self.numpy(aslist=aslist)
-        out: dict[str, Any] = {"value": value}
-        if htype == "class_label":
-            names = self.meta.info.get("class_names") or []
-            if names:
-                rows = [value] if self._index.is_scalar else value
-                text = [[names[int(i)] for i in np.asarray(r).reshape(-1)] for r in rows]
-                out["text"] = text[0] if self._index.is_scalar else text
-        return out
+        htype = self._htype
+        one_row = self._index.is_scalar
+        if htype.scalar:
+            value = self.numpy(aslist=True) if not one_row else self.numpy()[0]
+        else:
+            value = self.numpy(aslist=aslist)
+        return htype.data(value, self.meta, one_row)
 
     def text(self) -> str | list[str]:
         if self.meta.htype != "text":
@@ -208,7 +213,7 @@ class Tensor:
             raise DatasetError(f"dict() is for json tensors; '{self.key}' is {self.meta.htype}.")
         return self.data()["value"]
 
-    def list(self) -> list[Any]:
+    def list(self) -> builtins.list[Any]:
         return self.numpy(aslist=True) if not self._index.is_scalar else [self.numpy()]
 
     def tobytes(self) -> bytes:
@@ -217,26 +222,26 @@ class Tensor:
             raise DatasetError(
                 "tobytes() reads one row: index the tensor first, e.g. t[0].tobytes()."
             )
-        if is_link(self.meta.htype):
-            return linked.fetch(self._core, self.key, np.array([self._index.rows]))[0]
-        data, _ = self._engine.read_stored([self._index.rows])[0]
+        if self._htype.is_link:
+            return self._core.link_reader(self.key).fetch(np.array([self._index.row]))[0]
+        data, _ = self._engine.read_stored([self._index.row])[0]
         return bytes(data)
 
     # -- links ------------------------------------------------------------------------
-    def verify_links(self) -> dict[str, Any]:
+    def verify_links(self) -> builtins.dict[str, Any]:
         """Check the linked objects of these rows against the versions recorded at
         ingest: ``{"checked": n, "missing": [{"row", "url"}], "changed": [...]}``."""
         self._require_link("verify_links")
-        return linked.verify(self._core, self.key, np.atleast_1d(self._rows()))
+        return self._core.link_reader(self.key).verify(np.atleast_1d(self._rows()))
 
-    def links(self) -> list[str]:
+    def links(self) -> builtins.list[str]:
         """The URLs these rows link to."""
         self._require_link("links")
-        found = linked.links_of(self._core, self.key, np.atleast_1d(self._rows()))
+        found = self._core.link_reader(self.key).links(np.atleast_1d(self._rows()))
         return [x.url for x in found]
 
     def _require_link(self, what: str) -> None:
-        if not is_link(self.meta.htype):
+        if not self._htype.is_link:
             raise DatasetError(f"{what}() is for link tensors; '{self.key}' is {self.meta.htype}.")
 
     # -- writes -----------------------------------------------------------------------

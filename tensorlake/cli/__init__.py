@@ -1,1 +1,3 @@
 """The ``tensorlake`` command."""
+
+__all__: list[str] = []

@@ -8,6 +8,8 @@ import sys
 from tensorlake._version import __version__
 from tensorlake.api.factory import load
 
+__all__ = ["build_parser", "main"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

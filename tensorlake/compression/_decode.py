@@ -38,6 +38,8 @@ from PIL import Image
 from tensorlake.compression._image_headers import ImageHeader
 from tensorlake.errors import FormatError
 
+__all__ = ["decode_into", "pack_rgbx"]
+
 _core = Image.core
 _HAVE_MAP = hasattr(_core, "map_buffer")
 _HAVE_JPEG = _HAVE_MAP and hasattr(_core, "jpeg_decoder")

@@ -32,6 +32,15 @@ from dataclasses import dataclass
 
 from tensorlake.errors import FormatError
 
+__all__ = [
+    "JPEG_MAGIC",
+    "PNG_MAGIC",
+    "ImageHeader",
+    "as_byte_view",
+    "detect_format",
+    "parse_header",
+]
+
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

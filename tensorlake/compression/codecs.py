@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 import lz4.block
+import numpy as np
 
 from tensorlake.errors import FormatError
 
@@ -36,7 +37,7 @@ def _check_codec(codec: str | None) -> None:
         raise ValueError(f"unknown byte codec {codec!r}; expected one of {valid}")
 
 
-def compress(data: bytes | bytearray | memoryview, codec: str | None) -> bytes:
+def compress(data: bytes | bytearray | memoryview | np.ndarray, codec: str | None) -> bytes:
     """Compress ``data`` with ``codec`` (``None`` returns the bytes unchanged).
 
     >>> decompress(compress(b"abc" * 100, "lz4"), "lz4") == b"abc" * 100

@@ -25,13 +25,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tensorlake.api.dataset import Dataset
+from tensorlake.api.dataset import Dataset, core_of
 from tensorlake.compute.schedulers import SCHEDULERS, make_scheduler
 from tensorlake.compute.worker import BlockResult, Job, RemoteTraceback, Task
-from tensorlake.engine import version_state, versioning
-from tensorlake.engine.dataset_core import DatasetCore
+from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.format import records
+from tensorlake.engine.version import commit as versioning
+from tensorlake.engine.version.gc import gc
 from tensorlake.errors import DatasetError, StorageError, TransformError, VersionError
-from tensorlake.storage import MemoryStorage
 
 MAX_BLOCK = 1000  # items per block, at most: bounds worker memory and progress latency
 MIN_TAIL_BLOCK = 16  # the smallest block the end of the input is cut into
@@ -130,7 +131,7 @@ class ComputeFunction:
             )
         run = _Run(self, core, n, checkpoint_interval)
         start = run.resume_point() if resume else 0
-        core.batch_depth += 1
+        core.begin_batch()
         try:
             run.prepare()
             job = Job(
@@ -180,7 +181,7 @@ class ComputeFunction:
             run.finish()
         finally:
             run.close()
-            core.batch_depth -= 1
+            core.end_batch(flush=False)
         report = run.report
         report.seconds = time.perf_counter() - started
         self.last_report = report
@@ -212,9 +213,9 @@ def _with_args(fn: Callable[..., Any], args: tuple) -> Callable[..., Any]:
 def _check_target(ds_out: Any) -> DatasetCore:
     if not isinstance(ds_out, Dataset):
         raise TypeError(f"ds_out must be a tensorlake Dataset, got {type(ds_out).__name__}.")
-    if not ds_out._index.is_full or ds_out._group:
+    if ds_out.is_view or ds_out.group_index:
         raise DatasetError("ds_out must be a whole dataset, not a view or a group.")
-    core = ds_out._core
+    core = core_of(ds_out)
     core.check_writable()
     if not core.engines:
         raise DatasetError(
@@ -233,13 +234,13 @@ def _check_input(
             "data_in must be a sized iterable (a list, range, numpy array or tensorlake "
             f"dataset), got {type(data_in).__name__}. Wrap a generator in list()."
         )
-    if dataset_in and data_in._core is core:
+    if dataset_in and core_of(data_in) is core:
         raise DatasetError("data_in and ds_out are the same dataset; write to another one.")
     if (
         dataset_in
         and scheduler == "processed"
         and num_workers > 0
-        and isinstance(data_in._core.storage, MemoryStorage)
+        and not core_of(data_in).storage.shared_across_processes
     ):
         raise DatasetError(
             "A mem:// input dataset cannot be read by worker processes; use "
@@ -253,12 +254,12 @@ def _input_spec(
 ) -> tuple[str, dict | None, str] | None:
     if not dataset_in or scheduler != "processed" or num_workers <= 0:
         return None
-    if not data_in._index.is_full:
+    if data_in.is_view:
         raise DatasetError(
             "A view as data_in works with scheduler='threaded' or 'serial'; with processes, "
             "pass the whole dataset or copy the view first."
         )
-    core = data_in._core
+    core = core_of(data_in)
     return core.url, core.creds, core.commit_id
 
 
@@ -433,7 +434,7 @@ class _Run:
                 "resume=True continues from the last checkpoint, but the dataset has "
                 "changes since it. Call ds.reset() first (or commit them)."
             )
-        extra = version_state.read_commit(core.storage, core.commit_id).commit.extra
+        extra = records.read_commit(core.storage, core.commit_id).commit.extra
         if extra.get("compute") != self.fn.name:
             return 0
         done = int(extra.get("samples_processed", 0))
@@ -602,7 +603,7 @@ class _Run:
                 core.writer.wait()
             finally:
                 core.open_branch(core.branch)
-            versioning.gc(core)
+            gc(core)
         except Exception:
             if not quiet:
                 raise

@@ -39,7 +39,7 @@ from tensorlake.compute.worker import (
     run_block,
     run_in_process,
 )
-from tensorlake.engine.lock import heartbeat_paused
+from tensorlake.engine.lock.heartbeat import heartbeat_paused
 from tensorlake.storage import Storage
 
 SCHEDULERS = ("serial", "threaded", "processed")

@@ -27,12 +27,13 @@ from typing import Any
 import cloudpickle
 
 from tensorlake import config
+from tensorlake.api.factory import load
 from tensorlake.compute.sample_out import SampleOut, rows_of
-from tensorlake.engine.block import BlockDescriptor, BlockWriter
-from tensorlake.engine.io import ChunkWriter
-from tensorlake.engine.links import LinkResolver
-from tensorlake.engine.manifest import TensorMeta
-from tensorlake.storage import LocalStorage, MemoryStorage, Storage, from_url
+from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.links.resolver import LinkResolver
+from tensorlake.engine.tensor.block import BlockDescriptor, BlockWriter
+from tensorlake.engine.tensor.chunk_io import ChunkWriter
+from tensorlake.storage import MemoryStorage, Storage, from_url
 
 Stage = tuple[Callable[..., Any], dict[str, Any]]  # a transform function and its kwargs
 
@@ -162,13 +163,10 @@ def run_in_process(task: Task) -> BlockResult:
     job = _process["job"]
     if _process["storage"] is None and not job.target_url.startswith("mem://"):
         storage = from_url(job.target_url, creds=job.target_creds)
-        if isinstance(storage, LocalStorage):
-            # nobody reads the chunks soon: big ones skip the page cache
-            storage.direct_write_min = config.direct_write_min_bytes()
+        # nobody reads the chunks soon: big ones may skip the page cache
+        storage.set_direct_write_min(config.direct_write_min_bytes())
         _process["storage"] = storage
     if _process["input"] is None and job.input_dataset is not None:
-        from tensorlake.api.factory import load
-
         url, creds, commit_id = job.input_dataset
         _process["input"] = load(url, read_only=True, creds=creds, version=commit_id)
     ship = _process["storage"] is None  # a memory target: send the chunk bytes back
@@ -184,7 +182,7 @@ def run_in_process(task: Task) -> BlockResult:
         # I/O, not the CPU) go on behind the next block; the parent hears when they are
         # stored, durably.
         uploader = None
-        if not isinstance(storage, MemoryStorage):
+        if not storage.memory_resident:
             uploader = _process.get("uploader")
             if uploader is None:
                 uploader = ChunkWriter(storage, UPLOADS_IN_FLIGHT, batches=True)

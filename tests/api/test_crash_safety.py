@@ -37,9 +37,8 @@ import numpy as np
 import pytest
 
 import tensorlake as tl
-from tensorlake.engine import version_state
-from tensorlake.engine.manifest import Manifest, chunk_name
-from tensorlake.engine.tensor_engine import chunk_prefix
+from tensorlake.engine.format import keys, records, segments
+from tensorlake.engine.format.manifest import Manifest
 from tensorlake.storage import S3Storage, from_url
 from tests.api import crash_writer as cw
 
@@ -263,33 +262,31 @@ def _assert_nothing_orphaned(url: str, creds: dict | None, keep_staging: bool = 
     commits, and its staging state when ``keep_staging``), and each of those exists.
     Returns the stored keys."""
     store = from_url(url, creds=creds, read_only=True)
-    keys = set(store.list(""))
-    head = version_state.read_head(store, "main")
+    stored_keys = set(store.list(""))
+    head = records.read_head(store, "main")
     manifests, commits, commit_id = [], set(), head
     while commit_id is not None:
-        stored = version_state.read_commit(store, commit_id)
+        stored = records.read_commit(store, commit_id)
         manifests.append(stored.manifest)
-        commits.add(version_state.commit_key(commit_id))
+        commits.add(keys.commit_key(commit_id))
         commit_id = stored.commit.parent
-    staged = version_state.current_staging(store, "main", head) if keep_staging else None
+    staged = records.current_staging(store, "main", head) if keep_staging else None
     if staged is not None:
         manifests.append(staged.manifest)
-    loader = version_state.ManifestStore(store)
-    chunks, segments = set(), set()
+    loader = segments.ManifestStore(store)
+    chunks, named_segments = set(), set()
     for d in manifests:
         for keys_of in Manifest.segment_keys(d).values():
-            segments.update(keys_of)
+            named_segments.update(keys_of)
         for name, state in loader.load(d).tensors.items():
-            chunks.update(
-                chunk_prefix(name) + chunk_name(int(i)) for i in state.table.column("ids")
-            )
-    assert {k for k in keys if "/chunks/" in k} == chunks
-    assert {k for k in keys if k.startswith(version_state.SEGMENTS_PREFIX)} == segments
-    assert {k for k in keys if k.startswith(version_state.COMMITS_PREFIX)} == commits
-    assert {k for k in keys if k.startswith(version_state.REFS_PREFIX)} == {"refs/heads/main"}
-    want_staging = {version_state.staging_key("main")} if staged is not None else set()
-    assert {k for k in keys if k.startswith(version_state.STAGING_PREFIX)} == want_staging
-    return keys
+            chunks.update(keys.chunk_key(name, int(i)) for i in state.table.column("ids"))
+    assert {k for k in stored_keys if "/chunks/" in k} == chunks
+    assert {k for k in stored_keys if k.startswith(keys.SEGMENTS_PREFIX)} == named_segments
+    assert {k for k in stored_keys if k.startswith(keys.COMMITS_PREFIX)} == commits
+    assert {k for k in stored_keys if k.startswith(keys.REFS_PREFIX)} == {"refs/heads/main"}
+    want_staging = {keys.staging_key("main")} if staged is not None else set()
+    assert {k for k in stored_keys if k.startswith(keys.STAGING_PREFIX)} == want_staging
+    return stored_keys
 
 
 # --- task 1: SIGKILL at random moments -------------------------------------------------

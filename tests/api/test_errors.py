@@ -191,3 +191,57 @@ def test_unreadable_or_broken_files_are_sample_errors(tmp_path):
         with pytest.raises(tl.SampleError, match="tensor 'images', row 0"):
             ds.images.append(sample)
     assert len(ds.images) == 0
+
+
+def test_each_error_case_has_its_own_type():
+    """Every case raises a typed error under TensorlakeError, still catchable as the
+    builtin that callers used to catch."""
+    ds = tl.empty("mem://typed", overwrite=True)
+    cases = [
+        (lambda: ds.create_tensor("x", htype="imgae"), tl.UnknownHtypeError, ValueError),
+        (lambda: ds.create_tensor("img", htype="image"), tl.HtypeError, ValueError),
+        (
+            lambda: ds.create_tensor("b", htype="bbox", class_names=["a"]),
+            tl.HtypeArgumentError,
+            TypeError,
+        ),
+        (
+            lambda: ds.create_tensor("b", htype="bbox", coords={"mode": "XYXY"}),
+            tl.HtypeError,
+            ValueError,
+        ),
+        (
+            lambda: ds.create_tensor("c", htype="class_label", dtype="int8"),
+            tl.HtypeError,
+            ValueError,
+        ),
+        (lambda: ds.create_tensor("bad name"), tl.InvalidNameError, ValueError),
+        (lambda: ds.create_tensor("a//b"), tl.InvalidNameError, ValueError),
+        (lambda: tl.link("ftp://host/x.jpg"), tl.LinkError, ValueError),
+    ]
+    for make, kind, builtin in cases:
+        with pytest.raises(kind) as info:
+            make()
+        assert isinstance(info.value, builtin) and isinstance(info.value, tl.TensorlakeError)
+    ds.create_tensor("x")
+    ds.x.extend([[1], [2]])
+    for index in (5, [0, 7], np.ones(3, bool)):
+        with pytest.raises(tl.InvalidIndexError) as info:
+            ds.x[index]
+        assert isinstance(info.value, IndexError)
+    assert ds.x.numpy().tolist() == [[1], [2]]
+
+
+def test_a_write_at_a_past_commit_is_a_version_error():
+    ds = tl.empty("mem://past", overwrite=True)
+    ds.create_tensor("x")
+    ds.x.append([1])
+    first = ds.commit("one")
+    ds.x.append([2])
+    ds.commit("two")
+    ds.checkout(first)
+    for op in (lambda: ds.x.append([3]), lambda: ds.reset(), lambda: ds.create_tensor("y")):
+        with pytest.raises(tl.PastVersionError) as info:
+            op()
+        assert isinstance(info.value, tl.VersionError) and isinstance(info.value, tl.ReadOnlyError)
+    assert ds.x.numpy().tolist() == [[1]]

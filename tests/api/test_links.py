@@ -111,7 +111,7 @@ def test_drift_is_detected_and_policy_decides(tmp_path, images):
     with pytest.warns(tl.LinkChangedWarning, match=r"rows \[1\]"):
         ds.images[0:2].numpy(aslist=True)
     ds.link_policy = "error"
-    with pytest.raises(tl.DatasetError, match="changed since they were ingested"):
+    with pytest.raises(tl.LinkChangedError, match="changed since they were ingested"):
         ds.images[1].numpy()
     ds.link_policy = "ignore"
     with warnings.catch_warnings():

@@ -73,23 +73,23 @@ def test_log_prints_commits(capsys):
 def test_a_commit_that_fails_to_store_changes_nothing(storage_target, monkeypatch):
     """The branch pointer is the commit point: when its put fails the dataset is still
     at the previous commit with its changes pending, and a retry commits them."""
-    from tensorlake.engine import version_state
+    from tensorlake.engine.format import records
 
     ds = _new(storage_target)
     _append(ds, range(3))
     base = ds.commit("three")
     _append(ds, range(3, 5))
-    real_write_head = version_state.write_head
+    real_write_head = records.write_head
 
     def failing_write_head(storage, branch, commit_id):
         raise tl.StorageError("the store is down (injected)")
 
-    monkeypatch.setattr(version_state, "write_head", failing_write_head)
+    monkeypatch.setattr(records, "write_head", failing_write_head)
     with pytest.raises(tl.StorageError, match="injected"):
         ds.commit("five")
     assert ds.commit_id == base and ds.has_head_changes
     assert [c["commit"] for c in ds.commits] == [c["commit"] for c in _open(storage_target).commits]
-    monkeypatch.setattr(version_state, "write_head", real_write_head)
+    monkeypatch.setattr(records, "write_head", real_write_head)
     again = ds.commit("five")
     reopened = _open(storage_target)
     assert reopened.commit_id == again and reopened.commits[1]["commit"] == base
@@ -99,7 +99,7 @@ def test_a_commit_that_fails_to_store_changes_nothing(storage_target, monkeypatc
 def test_a_commit_is_made_once_its_branch_pointer_is_stored(storage_target, monkeypatch):
     """Deleting the staging object comes after the commit point: when that fails the
     commit stands (readers ignore the leftover, gc removes it)."""
-    from tensorlake.engine import version_state
+    from tensorlake.engine.format import records
 
     ds = _new(storage_target)
     _append(ds, range(3))
@@ -107,7 +107,7 @@ def test_a_commit_is_made_once_its_branch_pointer_is_stored(storage_target, monk
     def failing_delete(storage, branch):
         raise tl.StorageError("the store is down (injected)")
 
-    monkeypatch.setattr(version_state, "delete_staging", failing_delete)
+    monkeypatch.setattr(records, "delete_staging", failing_delete)
     made = ds.commit("three")
     reopened = _open(storage_target)
     assert ds.commit_id == made == reopened.commit_id and not reopened.has_head_changes

@@ -141,17 +141,17 @@ def _die(how: str) -> None:
 
 def _watch_checkpoints(url: str, creds: dict | None, say: Any, stop: threading.Event) -> None:
     """Print ``CHECKPOINT <p>`` whenever the stored branch head is a new checkpoint."""
-    from tensorlake.engine import version_state
+    from tensorlake.engine.format import records
     from tensorlake.storage import from_url
 
     storage = from_url(url, creds=creds, read_only=True)
     last = None
     while not stop.wait(0.03):
         try:
-            head = version_state.read_head(storage, version_state.DEFAULT_BRANCH)
+            head = records.read_head(storage, records.DEFAULT_BRANCH)
             if head == last:
                 continue
-            extra = version_state.read_commit(storage, head).commit.extra
+            extra = records.read_commit(storage, head).commit.extra
         except Exception:
             continue
         last = head

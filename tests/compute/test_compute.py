@@ -15,9 +15,8 @@ import pytest
 
 import tensorlake as tl
 from benchmarks.harness import slow_proxy
-from tensorlake.engine import version_state, versioning
-from tensorlake.engine.manifest import chunk_name
-from tensorlake.engine.tensor_engine import chunk_prefix
+from tensorlake.engine.format import keys, records, segments
+from tensorlake.engine.version import commit as version_commit
 from tensorlake.storage import LocalStorage, _direct
 
 
@@ -237,7 +236,7 @@ def test_failure_resets_to_the_last_checkpoint(tmp_path, scheduler, workers):
 def _gate_checkpoint_stores(monkeypatch, gate):
     """Have the background thread that stores checkpoints call ``gate(n)`` before it
     stores its n-th commit (1-based)."""
-    real_store = versioning.PreparedCommit.store
+    real_store = version_commit.PreparedCommit.store
     calls = []
 
     def store(self):
@@ -246,7 +245,7 @@ def _gate_checkpoint_stores(monkeypatch, gate):
             gate(len(calls))
         real_store(self)
 
-    monkeypatch.setattr(versioning.PreparedCommit, "store", store)
+    monkeypatch.setattr(version_commit.PreparedCommit, "store", store)
 
 
 @tl.compute
@@ -325,10 +324,10 @@ def test_when_the_commit_before_the_eval_cannot_be_stored_the_changes_stay(tmp_p
 
 
 def _chunk_keys_of_commit(storage, commit_id: str) -> list[str]:
-    stored = version_state.read_commit(storage, commit_id).manifest
-    manifest = version_state.ManifestStore(storage).load(stored)
+    stored = records.read_commit(storage, commit_id).manifest
+    manifest = segments.ManifestStore(storage).load(stored)
     return [
-        chunk_prefix(name) + chunk_name(int(i))
+        keys.chunk_key(name, int(i))
         for name, state in manifest.tensors.items()
         for i in state.table.column("ids")
     ]
@@ -342,14 +341,14 @@ def test_a_checkpoint_waits_for_the_uploads_of_worker_processes(
     stored. Here each chunk upload takes 0.4 s longer than anything else."""
     direct = tl.storage.from_url(f"s3://{s3_bucket}/uploads", creds=s3_creds)
     named_missing = []
-    real_write_head = version_state.write_head
+    real_write_head = records.write_head
 
     def write_head(storage, branch, commit_id):
         keys = _chunk_keys_of_commit(direct, commit_id)
         named_missing.extend(k for k in keys if not direct.exists(k))
         real_write_head(storage, branch, commit_id)
 
-    monkeypatch.setattr(version_state, "write_head", write_head)
+    monkeypatch.setattr(records, "write_head", write_head)
     slow_chunks = lambda method, path: 0.4 if method == "PUT" and "/chunks/" in path else 0.0  # noqa: E731
     with slow_proxy(urlsplit(s3_server).port, slow_chunks) as endpoint:
         ds = tl.empty(direct.url, creds={**s3_creds, "endpoint_url": endpoint})
@@ -366,14 +365,14 @@ def test_a_chunk_upload_that_fails_in_a_worker_fails_the_eval_at_the_checkpoint_
     s3_server, s3_bucket, s3_creds, monkeypatch
 ):
     refusing = threading.Event()  # set once the first checkpoint is stored
-    real_write_head = version_state.write_head
+    real_write_head = records.write_head
 
     def write_head(storage, branch, commit_id):
         real_write_head(storage, branch, commit_id)
-        if version_state.read_commit(storage, commit_id).commit.extra.get("samples_processed"):
+        if records.read_commit(storage, commit_id).commit.extra.get("samples_processed"):
             refusing.set()
 
-    monkeypatch.setattr(version_state, "write_head", write_head)
+    monkeypatch.setattr(records, "write_head", write_head)
     refuse = lambda method, path: refusing.is_set() and method == "PUT" and "/chunks/" in path  # noqa: E731
     with slow_proxy(urlsplit(s3_server).port, 0.0, refuse) as endpoint:
         url, creds = f"s3://{s3_bucket}/refused", {**s3_creds, "endpoint_url": endpoint}

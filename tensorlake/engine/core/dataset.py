@@ -1,0 +1,399 @@
+"""``DatasetCore``: the state behind a ``Dataset`` and all its views: tensors, writes, flushes.
+
+Every view of a dataset shares one core. Writes to several tensors are validated on all
+of them before any is changed, which is what makes ``ds.append(row)`` all-or-nothing.
+Where the core is in the version history is one immutable ``BranchState``; the version
+operations (``engine/version/``: commit, checkout, reset ...) replace it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tensorlake import config
+from tensorlake.engine.core.names import check_name, parents
+from tensorlake.engine.core.state import BranchState
+from tensorlake.engine.format import records
+from tensorlake.engine.format.changes import DATASET_INFO, Changes
+from tensorlake.engine.format.chunk_table import ChunkTable
+from tensorlake.engine.format.manifest import Manifest, TensorMeta, TensorState
+from tensorlake.engine.format.segments import ManifestStore, segment_set
+from tensorlake.engine.htypes import codec
+from tensorlake.engine.htypes.base import UNSET
+from tensorlake.engine.htypes.registry import get_htype
+from tensorlake.engine.links.companions import LINK_ARGS, companion_metas, companion_names
+from tensorlake.engine.links.reader import LinkReader, check_policy
+from tensorlake.engine.links.resolver import LinkResolver
+from tensorlake.engine.lock.writer_lock import WriterLock
+from tensorlake.engine.tensor.append import append_columns
+from tensorlake.engine.tensor.block import BlockDescriptor, remap_class_labels
+from tensorlake.engine.tensor.chunk_io import ChunkCache, ChunkWriter
+from tensorlake.engine.tensor.engine import TensorEngine
+from tensorlake.errors import (
+    DatasetError,
+    PastVersionError,
+    ReadOnlyError,
+    SampleError,
+    TensorNotFoundError,
+)
+from tensorlake.storage import Storage
+
+__all__ = ["DatasetCore"]
+
+
+class DatasetCore:
+    """Tensors of the checked-out version, their engines, and the write protocol.
+
+    A core is at a branch (writable: its head commit plus staged changes) or, detached,
+    at a past commit (read-only).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        url: str,
+        read_only: bool,
+        branch: str = records.DEFAULT_BRANCH,
+        commit_id: str | None = None,
+        creds: dict | None = None,
+    ) -> None:
+        self.storage = storage
+        self.url = url
+        self.creds = creds  # to open the same storage elsewhere (compute workers)
+        self.read_only = read_only
+        self.writer = ChunkWriter(storage)
+        self.cache = ChunkCache()
+        self.store = ManifestStore(storage)
+        self.lock: WriterLock | None = None  # taken on the first write, kept until close()
+        self.links = LinkResolver([])  # creds populated in this session survive checkouts
+        self.state = BranchState(branch, "")
+        self.info: dict[str, Any] = {}
+        self.groups: list[str] = []
+        self.settings: dict[str, Any] = {}
+        self.engines: dict[str, TensorEngine] = {}
+        self._garbage: list[str] = []  # chunks of deleted tensors, removed after the manifest
+        self._batch_depth = 0
+        if commit_id is None:
+            self.open_branch(branch)
+        else:
+            self.open_commit(commit_id)
+
+    # -- where the core is ----------------------------------------------------------------
+    @property
+    def branch(self) -> str:
+        return self.state.branch
+
+    @property
+    def commit_id(self) -> str:
+        return self.state.commit_id
+
+    @property
+    def detached(self) -> bool:
+        return self.state.detached
+
+    @property
+    def changes(self) -> Changes:
+        return self.state.changes
+
+    def open_branch(self, branch: str) -> None:
+        """Check out ``branch`` as storage holds it: its head commit and staged changes."""
+        head = records.read_head(self.storage, branch)
+        committed = records.read_commit(self.storage, head).manifest
+        staged = records.current_staging(self.storage, branch, head)
+        current = staged.manifest if staged is not None else committed
+        self._install(
+            self.store.load(current),
+            BranchState(
+                branch,
+                head,
+                changes=staged.changes if staged is not None else Changes(),
+                head_changes=staged is not None,
+                staged=staged is not None,
+                commit_segments=segment_set(committed),
+                staging_segments=segment_set(staged.manifest) if staged else frozenset(),
+            ),
+        )
+
+    def open_commit(self, commit_id: str) -> None:
+        """Check out a past commit, read-only."""
+        stored = records.read_commit(self.storage, commit_id)
+        assert stored.commit is not None
+        self._install(
+            self.store.load(stored.manifest),
+            BranchState(
+                stored.commit.branch,
+                commit_id,
+                detached=True,
+                commit_segments=segment_set(stored.manifest),
+            ),
+        )
+
+    def _install(self, manifest: Manifest, state: BranchState) -> None:
+        """Make ``manifest`` the checked-out state (discarding any unflushed state)."""
+        self.state = state
+        self.info = manifest.info
+        self.groups = manifest.groups
+        self.links.creds_keys = manifest.creds_keys
+        self.settings = manifest.settings
+        self.engines = {
+            name: self._new_engine(s.meta, s.table) for name, s in manifest.tensors.items()
+        }
+        self._garbage = []
+
+    # -- guards ---------------------------------------------------------------------
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"The dataset at {self.url} is open read-only. Open it with "
+                "tl.load(path, read_only=False) to modify it."
+            )
+        if self.detached:
+            raise PastVersionError(
+                f"Commit {self.commit_id[:12]} is a past version and cannot change. "
+                f"checkout('{self.branch}') to write on its branch, or "
+                "checkout('<new-branch>', create=True) to start a branch from here."
+            )
+        self.take_lock()
+
+    def take_lock(self) -> None:
+        """Hold the dataset's writer lock (raises ``LockedError`` if another process does)."""
+        if self.lock is None:
+            lock = WriterLock(self.storage)
+            lock.acquire()
+            self.lock = lock
+        else:
+            self.lock.check()
+
+    def engine(self, name: str) -> TensorEngine:
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise TensorNotFoundError(
+                f"No tensor '{name}' in the dataset. Tensors: {sorted(self.engines) or 'none'}."
+            ) from None
+
+    # -- batching and change tracking -------------------------------------------------
+    def begin_batch(self) -> None:
+        """Writes until the matching ``end_batch`` are flushed once, at its end."""
+        self._batch_depth += 1
+
+    def end_batch(self, flush: bool = True) -> None:
+        self._batch_depth -= 1
+        if self._batch_depth == 0 and flush:
+            self.flush()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        self.begin_batch()
+        try:
+            yield
+        finally:
+            self.end_batch()
+
+    def changed(self) -> None:
+        """Record a mutation; outside a batch it is flushed at once."""
+        state = self.state
+        if not (state.dirty and state.head_changes):
+            self.state = state.evolve(dirty=True, head_changes=True)
+        if self._batch_depth == 0:
+            self.flush()
+
+    def info_changed(self, tensor: str = DATASET_INFO) -> None:
+        self.changes.info_updated(tensor)
+        self.changed()
+
+    def add_creds_key(self, key: str) -> None:
+        """Let links name the credentials ``key`` (the name is stored, never a secret)."""
+        self.check_writable()
+        if key not in self.links.creds_keys:
+            self.links.creds_keys.append(key)
+            self.changed()
+
+    def set_link_policy(self, policy: str) -> None:
+        self.check_writable()
+        self.settings["link_policy"] = check_policy(policy)
+        self.changed()
+
+    @property
+    def link_policy(self) -> str:
+        return self.settings.get("link_policy", "warn")
+
+    # -- schema ---------------------------------------------------------------------
+    def create_tensor(
+        self,
+        name: str,
+        htype: str = "generic",
+        dtype: Any = None,
+        sample_compression: Any = UNSET,
+        chunk_compression: str | None = None,
+        max_chunk_size: int | None = None,
+        hidden: bool = False,
+        exist_ok: bool = False,
+        **kwargs: Any,
+    ) -> TensorEngine:
+        self.check_writable()
+        check_name(name)
+        if name in self.engines:
+            if exist_ok:
+                return self.engines[name]
+            raise DatasetError(f"Tensor '{name}' already exists. Pass exist_ok=True to reuse it.")
+        if name in self.groups:
+            raise DatasetError(f"'{name}' is a group; a tensor cannot have the same name.")
+        for parent in parents(name):
+            if parent in self.engines:
+                raise DatasetError(f"Cannot create '{name}': '{parent}' is a tensor, not a group.")
+        spec = get_htype(htype)
+        link_args = {k: kwargs.pop(k) for k in LINK_ARGS if k in kwargs and spec.is_link}
+        meta = TensorMeta(
+            name=name,
+            htype=spec.name,
+            info=spec.info_from_args(kwargs),
+            sample_compression=spec.resolve_compression(sample_compression),
+            chunk_compression=get_htype("generic").resolve_compression(chunk_compression),
+            dtype=spec.resolve_dtype(dtype),
+            max_chunk_size=int(max_chunk_size or config.chunk_size()),
+            hidden=hidden,
+        )
+        if spec.is_link:
+            meta.extra, companions = companion_metas(name, link_args)
+            for companion in companions:
+                self.engines[companion.name] = self._new_engine(companion)
+        engine = self._new_engine(meta)
+        self.engines[name] = engine
+        for parent in parents(name):
+            if parent not in self.groups:
+                self.groups.append(parent)
+        self.changed()
+        return engine
+
+    def _new_engine(self, meta: TensorMeta, table: ChunkTable | None = None) -> TensorEngine:
+        table = table if table is not None else ChunkTable()
+        return TensorEngine(self.storage, meta, table, self.writer, self.cache, self.links)
+
+    def create_group(self, name: str) -> None:
+        self.check_writable()
+        check_name(name)
+        if name in self.engines:
+            raise DatasetError(f"'{name}' is a tensor; a group cannot have the same name.")
+        for g in (*parents(name), name):
+            if g not in self.groups:
+                self.groups.append(g)
+        self.changed()
+
+    def delete_tensor(self, name: str) -> None:
+        self.check_writable()
+        engine = self.engine(name)
+        hidden = [c for c in companion_names(engine.meta.extra) if c in self.engines]
+        for victim in [name, *hidden]:
+            self._garbage.extend(self.engines.pop(victim).staged_chunk_keys())
+            self.changes.tensor_deleted(victim)
+        self.changed()
+
+    # -- writes ---------------------------------------------------------------------
+    def append_rows(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        skip_ok: bool = False,
+        scope: Sequence[str] | None = None,
+    ) -> None:
+        """Append the same number of rows to several tensors, all or nothing.
+
+        Unless ``skip_ok``, every visible tensor in ``scope`` (default: all) needs values.
+        """
+        self.check_writable()
+        for name in columns:
+            self.engine(name)
+        append_columns(self.engines, columns, skip_ok, scope)
+        self.changed()
+
+    def adopt_block(self, block: BlockDescriptor) -> None:
+        """Append rows a compute worker stored as chunks, after every row so far (stored
+        durably: the caller waits for a process worker's report of that before a
+        manifest names them)."""
+        self.check_writable()
+        for key, data in block.chunks.items():  # memory targets: the worker sent the bytes
+            self.storage.put(key, data)
+        parts = [
+            (self.engine(name), TensorMeta.from_dict(part.meta), ChunkTable.from_dict(part.table))
+            for name, part in block.tensors.items()
+        ]
+        for (engine, meta, table), part in zip(parts, block.tensors.values()):
+            if not remap_class_labels(engine, meta, table, part.base_class_names):
+                engine.adopt(table, meta)
+        self.changed()
+
+    def update_rows(self, name: str, rows: Sequence[int], values: Sequence[Any]) -> None:
+        self.check_writable()
+        engine = self.engine(name)
+        if len(rows) != len(values):
+            raise SampleError(
+                f"{len(rows)} rows selected but {len(values)} values given.", tensor=name
+            )
+        pending = engine.new_pending()
+        encoded = [codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
+        for row, sample in zip(rows, encoded):
+            engine.update_encoded(int(row), sample, pending)
+        self.changes.rows_updated(name, rows)
+        self.changed()
+
+    def flush(self) -> None:
+        """Store every written row and the staging manifest that names them."""
+        if not self.state.dirty or self.read_only:
+            return
+        for engine in self.engines.values():
+            engine.flush_chunks()
+        self.writer.wait()
+        stored = self.store.save(self.manifest())
+        records.write_staging(self.storage, self.branch, self.commit_id, stored, self.changes)
+        old = self.state.staging_segments
+        self.state = self.state.evolve(staged=True, staging_segments=segment_set(stored))
+        self.delete_garbage(old)
+        self.state = self.state.evolve(dirty=False)
+
+    def delete_garbage(self, old_segments: frozenset[str]) -> None:
+        """Delete superseded chunks and ``old_segments``, except what the stored state
+        names; only call once no stored manifest names them."""
+        garbage = self.take_garbage(old_segments)
+        if garbage:
+            self.storage.delete_many(garbage)
+
+    def take_garbage(self, old_segments: frozenset[str]) -> list[str]:
+        """The keys ``delete_garbage`` deletes (and forget them)."""
+        garbage, self._garbage = self._garbage, []
+        garbage += [k for e in self.engines.values() for k in e.take_garbage()]
+        state = self.state
+        garbage += sorted(old_segments - state.staging_segments - state.commit_segments)
+        return garbage
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            {n: TensorState(e.meta, e.manifest_table()) for n, e in self.engines.items()},
+            self.info,
+            self.groups,
+            self.links.creds_keys,
+            self.settings,
+        )
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.writer.close()
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
+
+    # -- reads ----------------------------------------------------------------------
+    def lengths(self, names: Sequence[str] | None = None) -> list[int]:
+        names = list(self.engines) if names is None else names
+        return [self.engines[n].num_rows for n in names if not self.engines[n].meta.hidden]
+
+    def link_reader(self, name: str) -> LinkReader:
+        """Reads the objects behind the rows of link tensor ``name``."""
+        engine = self.engine(name)
+        info = engine.meta.extra.get("info_tensor")
+        return LinkReader(
+            engine, self.engines.get(info) if info else None, self.links, self.link_policy
+        )

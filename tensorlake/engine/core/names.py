@@ -1,0 +1,26 @@
+"""Names of tensors and groups: ``images``, ``labels/boxes`` (groups separated by ``/``)."""
+
+from __future__ import annotations
+
+import re
+
+from tensorlake.errors import InvalidNameError
+
+__all__ = ["check_name", "parents"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def check_name(name: str) -> None:
+    parts = name.split("/") if isinstance(name, str) else [None]
+    if not name or not all(isinstance(p, str) and _NAME.match(p) for p in parts):
+        raise InvalidNameError(
+            f"Invalid tensor or group name {name!r}: use letters, digits, '_', '-', '.', "
+            "with '/' separating groups (e.g. 'images' or 'labels/boxes')."
+        )
+
+
+def parents(name: str) -> list[str]:
+    """The groups ``name`` is in, outermost first: ``a/b/c`` -> ``["a", "a/b"]``."""
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]

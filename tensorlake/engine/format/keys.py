@@ -1,0 +1,87 @@
+"""Every storage key a dataset uses, built in this one module.
+
+::
+
+    tensorlake.json              format version, created-at, library version
+    refs/heads/<branch>          the branch's head commit id (tiny, rewritten on commit)
+    commits/<id>.msgpack         a commit: parent, message, time, author, manifest
+    staging/<branch>.msgpack     the branch's uncommitted manifest (rewritten on flush)
+    tables/<hash>                a segment of a tensor's chunk table, stored once
+    tensors/<tensor>/chunks/<id> a chunk: rows of one tensor, never rewritten
+    lock, lock.takeover          the writer lock and the guard of its takeover
+
+See docs/format.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = [
+    "COMMITS_PREFIX",
+    "DATASET_META_KEY",
+    "LOCK_KEY",
+    "REFS_PREFIX",
+    "SEGMENTS_PREFIX",
+    "STAGING_PREFIX",
+    "TAKEOVER_KEY",
+    "TENSORS_PREFIX",
+    "chunk_key",
+    "chunk_name",
+    "chunk_prefix",
+    "commit_id_of",
+    "commit_key",
+    "is_chunk_key",
+    "ref_key",
+    "segment_key",
+    "staging_key",
+]
+
+DATASET_META_KEY = "tensorlake.json"
+REFS_PREFIX = "refs/heads/"
+COMMITS_PREFIX = "commits/"
+STAGING_PREFIX = "staging/"
+SEGMENTS_PREFIX = "tables/"
+TENSORS_PREFIX = "tensors/"
+LOCK_KEY = "lock"
+"""The key of the writer lock object, at the dataset root."""
+TAKEOVER_KEY = "lock.takeover"
+_COMMIT_SUFFIX = ".msgpack"
+
+
+def commit_key(commit_id: str) -> str:
+    return f"{COMMITS_PREFIX}{commit_id}{_COMMIT_SUFFIX}"
+
+
+def commit_id_of(key: str) -> str:
+    """The commit id a ``commit_key`` names."""
+    return key[len(COMMITS_PREFIX) : -len(_COMMIT_SUFFIX)]
+
+
+def ref_key(branch: str) -> str:
+    return REFS_PREFIX + branch
+
+
+def staging_key(branch: str) -> str:
+    return f"{STAGING_PREFIX}{branch}.msgpack"
+
+
+def segment_key(part: bytes) -> str:
+    """Table segments are content-addressed: stored once, whichever versions name them."""
+    return SEGMENTS_PREFIX + hashlib.blake2b(part, digest_size=16).hexdigest()
+
+
+def chunk_prefix(tensor: str) -> str:
+    return f"{TENSORS_PREFIX}{tensor}/chunks/"
+
+
+def chunk_name(chunk_id: int) -> str:
+    return f"{chunk_id:016x}"
+
+
+def chunk_key(tensor: str, chunk_id: int) -> str:
+    return chunk_prefix(tensor) + chunk_name(chunk_id)
+
+
+def is_chunk_key(key: str) -> bool:
+    return key.startswith(TENSORS_PREFIX) and "/chunks/" in key

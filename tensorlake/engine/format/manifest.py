@@ -1,0 +1,140 @@
+"""Manifests: what a version of a dataset holds, per tensor its meta and chunk table.
+
+A manifest is small and mutable in memory, immutable once written as a commit. Its
+stored form names each tensor's table segments instead of holding the tables
+(``segments.py`` stores and loads them).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from tensorlake import config
+from tensorlake.engine.format.chunk_table import ChunkTable
+from tensorlake.errors import FormatError
+
+__all__ = [
+    "MANIFEST_FORMAT_MAJOR",
+    "Manifest",
+    "TensorMeta",
+    "TensorState",
+    "check_manifest_format",
+]
+
+MANIFEST_FORMAT_MAJOR = 2  # 2: per-tensor table segments; 1 (inline tables) is still read
+
+
+@dataclass(slots=True)
+class TensorMeta:
+    """Everything about a tensor except its rows: htype, dtype, compression, shapes, info."""
+
+    name: str
+    htype: str = "generic"
+    dtype: str | None = None
+    sample_compression: str | None = None
+    chunk_compression: str | None = None
+    max_chunk_size: int = config.DEFAULT_CHUNK_SIZE
+    length: int = 0
+    min_shape: tuple[int, ...] | None = None
+    max_shape: tuple[int, ...] | None = None
+    hidden: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # htype-specific creation arguments
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["min_shape"] = list(self.min_shape) if self.min_shape is not None else None
+        d["max_shape"] = list(self.max_shape) if self.max_shape is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TensorMeta:
+        d = dict(d)
+        for k in ("min_shape", "max_shape"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        known = {k: v for k, v in d.items() if k in cls.__slots__}
+        return cls(**known)
+
+    def update_shape(self, shape: tuple[int, ...]) -> None:
+        if self.min_shape is None or self.max_shape is None:
+            self.min_shape = self.max_shape = tuple(shape)
+            return
+        if len(shape) != len(self.min_shape):
+            return
+        self.min_shape = tuple(map(min, self.min_shape, shape))
+        self.max_shape = tuple(map(max, self.max_shape, shape))
+
+
+@dataclass(slots=True)
+class TensorState:
+    meta: TensorMeta
+    table: ChunkTable
+
+
+@dataclass(slots=True)
+class Manifest:
+    """A dataset version: tensors in creation order plus dataset-level info."""
+
+    tensors: dict[str, TensorState] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+    creds_keys: list[str] = field(default_factory=list)  # names only, never secrets
+    settings: dict[str, Any] = field(default_factory=dict)  # e.g. link_policy
+
+    def copy(self) -> Manifest:
+        return Manifest(
+            {
+                n: TensorState(copy.deepcopy(s.meta), s.table.copy())
+                for n, s in self.tensors.items()
+            },
+            copy.deepcopy(self.info),
+            list(self.groups),
+            list(self.creds_keys),
+            dict(self.settings),
+        )
+
+    def to_dict(self, segments: dict[str, list[str]]) -> dict[str, Any]:
+        """The stored form; ``segments`` names each tensor's stored table segments."""
+        return {
+            "format": MANIFEST_FORMAT_MAJOR,
+            "tensors": [
+                {"meta": s.meta.to_dict(), "segments": segments[name]}
+                for name, s in self.tensors.items()
+            ],
+            "info": self.info,
+            "groups": self.groups,
+            "creds_keys": self.creds_keys,
+            "settings": self.settings,
+        }
+
+    @staticmethod
+    def segment_keys(d: dict[str, Any]) -> dict[str, list[str]]:
+        """Each tensor's table segments named by a stored manifest."""
+        check_manifest_format(d)
+        return {t["meta"]["name"]: list(t.get("segments", ())) for t in d["tensors"]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], tables: dict[str, ChunkTable]) -> Manifest:
+        check_manifest_format(d)
+        tensors = {}
+        for t in d["tensors"]:
+            meta = TensorMeta.from_dict(t["meta"])
+            tensors[meta.name] = TensorState(meta, tables[meta.name])
+        return cls(
+            tensors,
+            d.get("info") or {},
+            list(d.get("groups") or []),
+            list(d.get("creds_keys") or []),
+            dict(d.get("settings") or {}),
+        )
+
+
+def check_manifest_format(d: dict[str, Any]) -> None:
+    if int(d.get("format", 0)) > MANIFEST_FORMAT_MAJOR:
+        raise FormatError(
+            f"Manifest format {d.get('format')} is newer than this tensorlake supports "
+            f"({MANIFEST_FORMAT_MAJOR}). Upgrade tensorlake."
+        )

@@ -1,0 +1,160 @@
+"""The stored objects of version control: commits, staging states and branch heads.
+
+Each is one atomic put, so a crash at any instant leaves the last stored one intact:
+chunks are always written before the manifest that names them (see docs/format.md,
+"Write order and crash safety"). What the objects mean (commit, checkout, reset) is in
+``engine/version/``; this module only reads and writes them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from tensorlake.engine.format import keys
+from tensorlake.engine.format.changes import Changes
+from tensorlake.engine.format.packing import pack, unpack
+from tensorlake.errors import KeyNotFoundError, VersionError
+from tensorlake.storage import Storage
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "Commit",
+    "StoredVersion",
+    "commit_bytes",
+    "current_staging",
+    "delete_staging",
+    "list_branches",
+    "list_commit_ids",
+    "new_commit_id",
+    "read_commit",
+    "read_head",
+    "read_staging",
+    "user_name",
+    "write_commit",
+    "write_head",
+    "write_staging",
+]
+
+DEFAULT_BRANCH = "main"
+
+
+def new_commit_id() -> str:
+    return secrets.token_hex(20)
+
+
+def user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database in some containers
+        return "unknown"
+
+
+@dataclass(slots=True)
+class Commit:
+    """A stored commit's metadata (the manifest is loaded separately)."""
+
+    id: str
+    parent: str | None
+    message: str | None
+    time: float
+    author: str
+    branch: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Commit:
+        return cls(
+            d.get("id") or "",
+            d.get("parent"),
+            d.get("message"),
+            d.get("time") or 0.0,
+            d.get("author") or "unknown",
+            d.get("branch") or DEFAULT_BRANCH,
+            d.get("extra") or {},
+        )
+
+
+@dataclass(slots=True)
+class StoredVersion:
+    """A commit or staging object as stored: the manifest still in its stored form."""
+
+    manifest: dict[str, Any]
+    changes: Changes
+    commit: Commit | None = None  # for commits
+    base: str | None = None  # for staging: the commit it continues
+
+
+def write_commit(
+    storage: Storage, commit: Commit, manifest: dict[str, Any], changes: Changes
+) -> None:
+    storage.put(keys.commit_key(commit.id), commit_bytes(commit, manifest, changes))
+
+
+def commit_bytes(commit: Commit, manifest: dict[str, Any], changes: Changes) -> bytes:
+    """A commit object as stored."""
+    obj = {"commit": commit.to_dict(), "manifest": manifest, "changes": changes.to_dict()}
+    return pack(obj)
+
+
+def read_commit(storage: Storage, commit_id: str) -> StoredVersion:
+    try:
+        raw = unpack(storage.get(keys.commit_key(commit_id)), f"Commit {commit_id}")
+    except KeyNotFoundError:
+        raise VersionError(f"Commit {commit_id} is missing from {storage.url}.") from None
+    return StoredVersion(
+        raw["manifest"], Changes.from_dict(raw.get("changes")), Commit.from_dict(raw["commit"])
+    )
+
+
+def read_head(storage: Storage, branch: str) -> str:
+    try:
+        return storage.get(keys.ref_key(branch)).decode().strip()
+    except KeyNotFoundError:
+        raise VersionError(
+            f"No branch '{branch}' in {storage.url}. Branches: {list_branches(storage)}."
+        ) from None
+
+
+def write_head(storage: Storage, branch: str, commit_id: str) -> None:
+    storage.put(keys.ref_key(branch), commit_id.encode())
+
+
+def list_branches(storage: Storage) -> list[str]:
+    return [k[len(keys.REFS_PREFIX) :] for k in storage.list(keys.REFS_PREFIX)]
+
+
+def read_staging(storage: Storage, branch: str) -> StoredVersion | None:
+    """The staged (uncommitted) state of ``branch``, if any was flushed."""
+    try:
+        raw = unpack(storage.get(keys.staging_key(branch)), f"Staging manifest of '{branch}'")
+    except KeyNotFoundError:
+        return None
+    return StoredVersion(raw["manifest"], Changes.from_dict(raw.get("changes")), base=raw["base"])
+
+
+def write_staging(
+    storage: Storage, branch: str, base: str, manifest: dict[str, Any], changes: Changes
+) -> None:
+    obj = {"base": base, "manifest": manifest, "changes": changes.to_dict()}
+    storage.put(keys.staging_key(branch), pack(obj))
+
+
+def delete_staging(storage: Storage, branch: str) -> None:
+    storage.delete(keys.staging_key(branch))
+
+
+def current_staging(storage: Storage, branch: str, head: str) -> StoredVersion | None:
+    """The branch's staging state if it continues ``head`` (a crash mid-commit can leave
+    one based on the previous head, which is obsolete)."""
+    staged = read_staging(storage, branch)
+    return staged if staged is not None and staged.base == head else None
+
+
+def list_commit_ids(storage: Storage) -> list[str]:
+    return [keys.commit_id_of(k) for k in storage.list(keys.COMMITS_PREFIX)]

@@ -1,0 +1,310 @@
+"""The ``Htype`` object: what a tensor's samples are, how they are checked, how stored.
+
+An htype is a named bundle of defaults plus validation. ``encode`` turns whatever a user
+appends (numbers, lists, arrays, strings, files read with ``tl.read``) into the stored
+bytes and shape of one row, validating *before* anything is written, so a bad sample
+leaves the dataset unchanged; ``decode`` is its inverse. This class is the generic
+array htype; each other htype is a subclass that overrides the hooks it changes, and
+``registry.py`` maps names to them. Effects of a batch that are applied only once every
+sample of it is valid (the dtype fixed by the first sample, new class names) live in a
+``Pending``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tensorlake.compression import (
+    compress,
+    decode_image,
+    decompress,
+    encode_image,
+    normalize_compression,
+    pack_bool,
+    pack_bool_array,
+    unpack_bool,
+)
+from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.sample import Sample
+from tensorlake.engine.links.resolver import LinkedObject, LinkResolver
+from tensorlake.engine.links.sample import LinkedSample
+from tensorlake.errors import FormatError, HtypeArgumentError, HtypeError
+
+__all__ = [
+    "IMAGE_COMPRESSIONS",
+    "UNSET",
+    "Encoded",
+    "Htype",
+    "Invalid",
+    "Pending",
+    "cached_dtype",
+    "json_dumps",
+]
+
+IMAGE_COMPRESSIONS = ("jpeg", "png")
+UNSET: Any = object()  # marks a create_tensor argument the user did not give
+UINT8 = np.dtype(np.uint8)
+
+Encoded = tuple[bytes | memoryview, tuple[int, ...]]
+"""A row as stored: its bytes and its shape."""
+
+
+class Invalid(Exception):
+    """Raised inside validation; turned into ``SampleError`` with tensor and row."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """Effects of validated-but-unapplied samples on a tensor's meta, and what one batch
+    of appends to that tensor shares (its htype, the dataset's link resolver)."""
+
+    htype: Htype
+    dtype: str | None
+    ndim: int | None
+    class_names: list[str] | None
+    new_class_names: list[str] = field(default_factory=list)
+    links: LinkResolver | None = None  # for link tensors
+    linked: list[LinkedObject] = field(default_factory=list)  # per link row, when fetched
+    prefetched: dict[LinkedSample, LinkedObject | Exception] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, meta: TensorMeta, htype: Htype, links: LinkResolver | None = None) -> Pending:
+        ndim = len(meta.min_shape) if meta.min_shape is not None else None
+        # the meta's own list: ClassLabelHtype copies it before adding a name
+        return cls(htype, meta.dtype, ndim, meta.info.get("class_names"), [], links)
+
+    def apply(self, meta: TensorMeta) -> None:
+        meta.dtype = self.dtype
+        if self.new_class_names:
+            meta.info.setdefault("class_names", []).extend(self.new_class_names)
+            self.new_class_names = []
+
+
+@functools.lru_cache(maxsize=64)
+def cached_dtype(name: str) -> np.dtype:
+    """``np.dtype(name)``, which is slow enough to matter once per sample."""
+    return np.dtype(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Htype:
+    """Defaults and rules of one htype; this class itself is ``generic``."""
+
+    name: str
+    dtype: str | None = None  # fixed dtype, or None when the first sample (or dtype=) decides
+    sample_compression: Any = None  # default; UNSET means the user must choose
+    compressions: tuple[str | None, ...] = (None, "lz4")
+    ndims: tuple[int, ...] | None = None  # allowed sample ranks after normalisation
+    info_keys: tuple[str, ...] = ()  # create_tensor keyword arguments kept in tensor.info
+
+    scalar: ClassVar[bool] = False  # one Python value per row (text, json), shape (1,)
+    is_link: ClassVar[bool] = False  # rows name objects elsewhere (link[...])
+
+    # -- creating a tensor ----------------------------------------------------------------
+    def info_from_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Validate htype-specific create_tensor arguments; return the tensor's first info."""
+        unknown = set(kwargs) - set(self.info_keys)
+        if unknown:
+            raise HtypeArgumentError(
+                f"create_tensor() got unexpected arguments {sorted(unknown)} for htype "
+                f"'{self.name}'"
+                + (f"; it accepts {list(self.info_keys)}." if self.info_keys else ".")
+            )
+        return self.initial_info(kwargs)
+
+    def initial_info(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def resolve_compression(self, sample_compression: Any) -> str | None:
+        """The sample compression a new tensor gets, validated against this htype."""
+        if sample_compression is UNSET:
+            if self.sample_compression is UNSET:
+                raise HtypeError(
+                    f"htype '{self.name}' needs an explicit sample_compression: one of "
+                    f"{', '.join(repr(c) for c in self.compressions)} (e.g. 'jpeg' to store "
+                    "JPEG files as they are)."
+                )
+            return self.sample_compression
+        name = normalize_compression(sample_compression)
+        if name not in self.compressions:
+            raise HtypeError(
+                f"sample_compression {sample_compression!r} is not valid for htype "
+                f"'{self.name}'; choose one of {', '.join(repr(c) for c in self.compressions)}."
+            )
+        return name
+
+    def resolve_dtype(self, dtype: Any) -> str | None:
+        """The dtype a new tensor records, given ``create_tensor(dtype=...)``."""
+        if self.dtype is not None:
+            if dtype is not None and not self.scalar and np.dtype(dtype) != np.dtype(self.dtype):
+                raise HtypeError(
+                    f"htype '{self.name}' stores {self.dtype}; dtype={dtype!r} conflicts."
+                )
+            return self.dtype
+        return None if dtype is None else np.dtype(dtype).name
+
+    # -- writing ------------------------------------------------------------------------
+    def prepare_batch(self, meta: TensorMeta, values: Any, pending: Pending) -> None:
+        """Called once before a batch of values is encoded (link tensors fetch here)."""
+
+    def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        """Validate ``value`` and return its stored bytes and shape (raises ``Invalid``)."""
+        compression = meta.sample_compression
+        if isinstance(value, Sample):
+            if compression is not None and value.compression == compression:
+                shape = self.check_shape(value.shape, pending)
+                check_dtype(UINT8, pending)
+                return value.buffer, shape
+            if value.compression is None:
+                raise Invalid(f"{value!r} is not a jpeg or png image and cannot be decoded.")
+            value = value.array
+        arr = self.to_array(value, meta, pending)
+        shape = self.check_shape(arr.shape, pending)
+        if arr.shape != shape:
+            arr = arr.reshape(shape)
+        if compression in IMAGE_COMPRESSIONS:
+            if arr.dtype != np.uint8:
+                raise Invalid(f"{compression} samples must be uint8, got {arr.dtype}.")
+            try:
+                return encode_image(arr, compression), shape
+            except ValueError as err:
+                raise Invalid(str(err)) from None
+        if compression is None:
+            raw = pack_bool(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr).tobytes()
+            return raw, shape
+        # the codec reads the array's memory: no intermediate bytes copy
+        packed = pack_bool_array(arr) if arr.dtype == np.bool_ else np.ascontiguousarray(arr)
+        return compress(packed, compression), shape
+
+    def to_array(self, value: Any, meta: TensorMeta, pending: Pending) -> np.ndarray:
+        if type(value) is np.ndarray:  # the common case, checked first: no conversion
+            arr = value
+        else:
+            value = self.convert(value, pending)
+            if isinstance(value, (str, bytes)) or value is None:
+                raise Invalid(f"expected a number or array, got {type(value).__name__}.")
+            try:
+                arr = np.asarray(value)
+            except ValueError as err:
+                raise Invalid(
+                    f"cannot be made into an array ({err}); ragged rows need one array each."
+                ) from None
+        if arr.dtype.kind in "OUSV":
+            raise Invalid(f"expected numeric data, got an array of {arr.dtype}.")
+        return self.cast(self.normalize(arr), pending)
+
+    def convert(self, value: Any, pending: Pending) -> Any:
+        """A value that is not an array, before ``np.asarray`` (class names -> ids)."""
+        return value
+
+    def normalize(self, arr: np.ndarray) -> np.ndarray:
+        """The canonical shape of a sample (e.g. a 2-D image gets its channel axis)."""
+        return arr
+
+    def cast(self, arr: np.ndarray, pending: Pending) -> np.ndarray:
+        """``arr`` in the tensor's dtype (the first sample fixes it), casting only safely."""
+        target = pending.dtype
+        if target is None:
+            pending.dtype = arr.dtype.name
+            return arr
+        tdt = cached_dtype(target)
+        if arr.dtype == tdt:
+            return arr
+        if arr.dtype.kind == "b" and tdt.kind != "b":
+            raise Invalid(f"expected dtype {tdt}, got bool.")
+        if not np.can_cast(arr.dtype, tdt, casting="same_kind") and not (
+            arr.dtype.kind in "iub" and tdt.kind in "iuf"
+        ):
+            raise Invalid(f"expected dtype {tdt}, got {arr.dtype} which cannot be cast safely.")
+        if tdt.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+            info = np.iinfo(tdt)
+            lo, hi = arr.min(), arr.max()
+            if lo < info.min or hi > info.max:
+                raise Invalid(f"values [{lo}, {hi}] do not fit dtype {tdt}.")
+        return arr.astype(tdt)
+
+    def check_shape(self, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
+        """``shape`` as ints, if this htype allows it and it has the rank of earlier rows."""
+        shape = tuple(map(int, shape))
+        self.check_rank(shape)
+        if pending.ndim is None:
+            pending.ndim = len(shape)
+        elif pending.ndim != len(shape):
+            raise Invalid(
+                f"expected a {pending.ndim}-D sample like the earlier rows, got shape {shape}."
+            )
+        return shape
+
+    def check_rank(self, shape: tuple[int, ...]) -> None:
+        if self.ndims is not None and len(shape) not in self.ndims:
+            raise Invalid(
+                f"expected a {self.ndims[0]}-D sample for htype '{self.name}', got shape {shape}."
+            )
+
+    # -- reading ------------------------------------------------------------------------
+    def decode(
+        self,
+        meta: TensorMeta,
+        data: memoryview | bytes,
+        shape: tuple[int, ...],
+        out: np.ndarray | None = None,
+    ) -> Any:
+        """Stored bytes -> the value a reader gets (``out``: decode into that array)."""
+        compression = meta.sample_compression
+        if compression in IMAGE_COMPRESSIONS:
+            arr = decode_image(data, out=out)
+            if arr.shape != tuple(shape):
+                raise FormatError(
+                    f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}."
+                )
+            return arr
+        raw = decompress(data, compression) if compression else data
+        dtype = np.dtype(meta.dtype or "uint8")
+        if dtype == np.bool_:
+            arr = unpack_bool(raw, shape)
+        else:
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if len(raw) != expected:
+                raise FormatError(
+                    f"tensor '{meta.name}': a row holds {len(raw)} bytes, expected {expected} "
+                    f"for shape {shape} and dtype {dtype}."
+                )
+            arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        if out is not None:
+            out[...] = arr
+            return out
+        return arr if arr.flags.writeable else arr.copy()
+
+    def stack(self, values: list[Any]) -> np.ndarray:
+        """A 1-D array of decoded scalar values (text and json htypes), never nested."""
+        raise NotImplementedError(f"htype '{self.name}' has no scalar values")
+
+    def data(self, value: Any, meta: TensorMeta, one_row: bool) -> dict[str, Any]:
+        """``tensor.data()``: decoded rows as Python-friendly values."""
+        return {"value": value}
+
+
+def check_dtype(dtype: np.dtype, pending: Pending) -> None:
+    if pending.dtype is None:
+        pending.dtype = dtype.name
+    elif cached_dtype(pending.dtype) != dtype:
+        raise Invalid(f"expected dtype {pending.dtype}, got {dtype}.")
+
+
+def json_dumps(value: Any) -> bytes:
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    ).encode()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,83 @@
+"""``text`` and ``json``: one Python value per row (a str, or any JSON value), stored as
+UTF-8 / compact JSON with shape (1,)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tensorlake.compression import compress, decompress
+from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.base import Encoded, Htype, Invalid, Pending, json_dumps
+
+__all__ = ["JsonHtype", "TextHtype"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextHtype(Htype):
+    name: str = "text"
+    dtype: str | None = "str"
+    scalar: ClassVar[bool] = True
+
+    def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        if not isinstance(value, str):
+            value = _unwrap_scalar(value, str, "a string")
+        return compress(value.encode("utf-8"), meta.sample_compression), (1,)
+
+    def decode(
+        self,
+        meta: TensorMeta,
+        data: memoryview | bytes,
+        shape: tuple[int, ...],
+        out: np.ndarray | None = None,
+    ) -> Any:
+        return bytes(_raw(meta, data)).decode("utf-8")
+
+    def stack(self, values: list[Any]) -> np.ndarray:
+        return np.array(values, dtype=str)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonHtype(Htype):
+    name: str = "json"
+    dtype: str | None = "json"
+    scalar: ClassVar[bool] = True
+
+    def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        try:
+            return compress(json_dumps(value), meta.sample_compression), (1,)
+        except (TypeError, ValueError) as err:
+            raise Invalid(f"expected a JSON-serialisable value: {err}") from None
+
+    def decode(
+        self,
+        meta: TensorMeta,
+        data: memoryview | bytes,
+        shape: tuple[int, ...],
+        out: np.ndarray | None = None,
+    ) -> Any:
+        return json.loads(bytes(_raw(meta, data)))
+
+    def stack(self, values: list[Any]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):  # lists must stay single objects, not a new axis
+            out[i] = v
+        return out
+
+
+def _raw(meta: TensorMeta, data: memoryview | bytes) -> memoryview | bytes:
+    compression = meta.sample_compression
+    return decompress(data, compression) if compression else data
+
+
+def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0].item()
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, kind):
+        raise Invalid(f"expected {what}, got {type(value).__name__}.")
+    return value

@@ -1,0 +1,241 @@
+"""Reading one tensor's rows back from its chunks.
+
+A row is located in the chunk table (``ChunkTable.locate``), then read from its chunk:
+whole chunks when several of their rows are wanted (fetched concurrently, cached), or
+one row with two ranged reads (its chunk's header, then its bytes) when one row of a
+remote chunk is, so random access does not fetch megabytes per row. Raw fixed-shape and
+ragged numeric tensors are sliced out of whole chunks, vectorised.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from tensorlake.engine.format.chunk import Chunk, row_range, verify_row
+from tensorlake.engine.format.chunk_table import KIND_ROWS, ChunkTable
+from tensorlake.engine.format.keys import chunk_key
+from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.base import Encoded
+from tensorlake.engine.tensor.chunk_io import ChunkCache
+from tensorlake.errors import FormatError, KeyNotFoundError
+from tensorlake.storage import Storage
+
+__all__ = ["TensorReader"]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while making many small objects that hold no cycles (one array
+    per row): otherwise a full collection can cost more than the read itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class TensorReader:
+    """Reads the rows of one tensor through its chunk table (and its open chunk, the rows
+    a writer holds in memory: see ``TensorEngine``)."""
+
+    def __init__(
+        self, storage: Storage, meta: TensorMeta, table: ChunkTable, cache: ChunkCache
+    ) -> None:
+        self.storage = storage
+        self.meta = meta
+        self.table = table
+        self._cache = cache
+        self._open_rows: list[bytes | memoryview] = []
+        self._open_shapes: list[tuple[int, ...]] = []
+        self._last_row_read = -2
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows + len(self._open_rows)
+
+    def _key(self, chunk_id: int) -> str:
+        return chunk_key(self.meta.name, chunk_id)
+
+    def chunk_keys(self, table: ChunkTable) -> list[str]:
+        """The storage keys of ``table``'s chunks."""
+        return [self._key(int(i)) for i in table.column("ids")]
+
+    def read_stored(self, rows: Sequence[int] | np.ndarray) -> list[Encoded]:
+        """Stored bytes and shape of each row (checksum-verified), in the order asked."""
+        with self._chunks_must_exist():
+            return self._read_stored(rows)
+
+    @contextmanager
+    def _chunks_must_exist(self) -> Iterator[None]:
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise FormatError(
+                f"Tensor '{self.meta.name}' refers to a chunk that is missing from storage "
+                f"({err.key}). The dataset is damaged; reset() to the last commit may help.",
+                key=err.key,
+            ) from err
+
+    def _read_stored(self, rows: Sequence[int] | np.ndarray) -> list[Encoded]:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out: list[Encoded | None] = [None] * len(rows)
+        sealed = self.table.num_rows
+        by_chunk: dict[int, list[int]] = {}
+        for pos, (row, j) in enumerate(zip(rows.tolist(), self.table.locate_many(rows).tolist())):
+            if row >= sealed:
+                i = row - sealed
+                out[pos] = (self._open_rows[i], self._open_shapes[i])
+            else:
+                by_chunk.setdefault(j, []).append(pos)
+        if by_chunk:
+            single = (
+                len(rows) == 1
+                and int(rows[0]) != self._last_row_read + 1
+                and not self.storage.memory_resident
+            )
+            chunks = self._fetch([j for j in by_chunk if not single or self._is_tile(j)])
+            for j, positions in by_chunk.items():
+                if self._is_tile(j):
+                    sample = self._read_tiled(j, chunks)
+                    for pos in positions:
+                        out[pos] = sample
+                    continue
+                start = self.table.row_start(j)
+                chunk = chunks.get(j) or self._cache.get(self._key(self.table[j].id))
+                for pos in positions:
+                    local = int(rows[pos]) - start
+                    if chunk is None:
+                        out[pos] = self._read_one_ranged(j, local)
+                    else:
+                        out[pos] = (
+                            chunk.row(local),
+                            tuple(int(s) for s in chunk.header.shapes[local]),
+                        )
+        if len(rows):
+            self._last_row_read = int(rows[-1])
+        return out  # type: ignore[return-value]
+
+    def _is_tile(self, j: int) -> bool:
+        return int(self.table.column("kind")[j]) != KIND_ROWS
+
+    def _fetch(self, entries: Sequence[int]) -> dict[int, Chunk]:
+        """Whole chunks for table entries (tiles expanded), cached, fetched concurrently."""
+        wanted: dict[str, int] = {}
+        for j in entries:
+            first, end = self.table.tile_span(j)
+            for k in range(first, end):
+                wanted[self._key(self.table[k].id)] = k
+        found: dict[int, Chunk] = {}
+        missing = []
+        for key, k in wanted.items():
+            chunk = self._cache.get(key)
+            if chunk is None:
+                missing.append(key)
+            else:
+                found[k] = chunk
+        for key, data in self.storage.get_many(missing):
+            chunk = Chunk(data, key)
+            self._cache.put(chunk)
+            found[wanted[key]] = chunk
+        return found
+
+    def _read_tiled(self, j: int, chunks: dict[int, Chunk]) -> Encoded:
+        first, end = self.table.tile_span(j)
+        parts = [chunks[k].row(0) for k in range(first, end)]
+        shape = tuple(int(s) for s in chunks[end - 1].header.shapes[0])
+        return b"".join(parts), shape
+
+    def _read_one_ranged(self, j: int, local: int) -> Encoded:
+        ref = self.table[j]
+        key = self._key(ref.id)
+        header = self._cache.header(self.storage, key, ref.header_nbytes)
+        shape = tuple(int(s) for s in header.shapes[local])
+        if header.chunk_compression is not None:
+            chunk = self._fetch([j])[j]
+            return chunk.row(local), shape
+        start, end = row_range(header, local)
+        return verify_row(self.storage.get_range(key, start, end), header, local, key), shape
+
+    def read_fixed(self, rows: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+        """Rows of a raw (uncompressed, non-bool) fixed-shape tensor as one array, vectorised
+        per chunk; None when the rows are not all in such chunks (callers fall back)."""
+        shape = self.meta.min_shape
+        if shape is None or shape != self.meta.max_shape or not self._raw_rows(rows, dtype):
+            return None
+        out = np.empty((len(rows), *shape), dtype=dtype)
+        with self._chunks_must_exist():
+            for chunk, positions, local in self._rows_by_chunk(rows):
+                table = np.frombuffer(chunk.verified_payload(), dtype=dtype).reshape(-1, *shape)
+                out[positions] = table[local]
+        return out
+
+    def read_ragged(self, rows: np.ndarray, dtype: np.dtype) -> list[np.ndarray] | None:
+        """Rows of a raw (uncompressed, non-bool) tensor of any shapes as a list of
+        arrays, sliced from one copy per chunk instead of decoded row by row; None when
+        the rows are not all in such chunks (callers fall back)."""
+        if not self._raw_rows(rows, dtype):
+            return None
+        out: list[np.ndarray | None] = [None] * len(rows)
+        with self._chunks_must_exist(), _no_gc():
+            for chunk, positions, local in self._rows_by_chunk(rows):
+                header = chunk.header
+                items = np.frombuffer(chunk.verified_payload(), dtype=np.uint8)
+                lo, hi = int(local.min()), int(local.max()) + 1
+                offsets = header.offsets.astype(np.int64)
+                # one copy of the span holding the rows asked for; rows are views of it
+                span = items[offsets[lo] : offsets[hi]].copy().view(dtype)
+                element = (offsets - offsets[lo]) // dtype.itemsize
+                shapes = header.shapes.tolist()
+                for pos, r in zip(positions.tolist(), local.tolist()):
+                    out[pos] = span[element[r] : element[r + 1]].reshape(shapes[r])
+        return out  # type: ignore[return-value]
+
+    def _raw_rows(self, rows: np.ndarray, dtype: np.dtype) -> bool:
+        """Whether ``rows`` are all raw numeric rows in sealed, untiled chunks."""
+        meta = self.meta
+        return (
+            meta.sample_compression is None
+            and meta.chunk_compression is None
+            and dtype.kind in "iuf"
+            and len(rows) > 0
+            and int(rows.max()) < self.table.num_rows
+            and not self.table.column("kind").any()
+        )
+
+    def _rows_by_chunk(self, rows: np.ndarray) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
+        """For each chunk holding some of ``rows``: the chunk, the positions in ``rows`` it
+        answers, and those rows' indices inside it. Chunks are fetched concurrently."""
+        js = self.table.locate_many(rows)
+        order = np.argsort(js, kind="stable")
+        entries, firsts = np.unique(js[order], return_index=True)
+        chunks = self._fetch(entries.tolist())
+        starts = np.concatenate([[0], self.table.row_ends])
+        bounds = [*firsts.tolist(), len(rows)]
+        for k, j in enumerate(entries.tolist()):
+            positions = order[bounds[k] : bounds[k + 1]]
+            yield chunks[j], positions, rows[positions] - starts[j]
+
+    def read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
+        """Each row's shape, from chunk headers only (no sample data is fetched)."""
+        with self._chunks_must_exist():
+            return self._read_shapes(rows)
+
+    def _read_shapes(self, rows: Sequence[int] | np.ndarray) -> list[tuple[int, ...]]:
+        shapes = []
+        sealed = self.table.num_rows
+        for row in np.asarray(rows, dtype=np.int64).reshape(-1).tolist():
+            if row >= sealed:
+                shapes.append(self._open_shapes[row - sealed])
+                continue
+            j = self.table.locate(row)
+            ref = self.table[j]
+            header = self._cache.header(self.storage, self._key(ref.id), ref.header_nbytes)
+            local = 0 if ref.kind != KIND_ROWS else row - self.table.row_start(j)
+            shapes.append(tuple(int(s) for s in header.shapes[local]))
+        return shapes
