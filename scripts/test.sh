@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv (if needed), install tensorlake with its test extras, lint, run every test.
+# Set up .venv (if needed), install tensorlake with its test extras, lint, type-check, run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -7,4 +7,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/python -m mypy
 .venv/bin/python -m pytest "$@"

@@ -17,7 +17,7 @@
     │   ├── HtypeError               (also ValueError) an htype or its arguments are not valid
     │   │   ├── UnknownHtypeError    no htype by that name
     │   │   └── HtypeArgumentError   (also TypeError) an argument the htype does not take
-    │   └── LinkError                (also ValueError) a link that cannot be made
+    │   └── LinkError                (also ValueError) a link or link setting that is not valid
     │       └── LinkChangedError     a linked object changed since ingest (link_policy "error")
     ├── SampleError                  (also ValueError) a sample does not fit its tensor
     ├── VersionError                 a bad commit, branch or version operation
@@ -121,7 +121,8 @@ class HtypeArgumentError(HtypeError, TypeError):
 
 
 class LinkError(DatasetError, ValueError):
-    """A link cannot be made (``tl.link`` of something that is not a path or URL)."""
+    """A link, or a setting of linked data, is not valid (``tl.link`` of something that is
+    not a path or URL, an empty creds key, an unknown ``link_policy``)."""
 
 
 class LinkChangedError(LinkError):

@@ -13,7 +13,7 @@ from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.format import records
 from tensorlake.engine.htypes.base import UNSET
 from tensorlake.engine.version import checkout, commit, diff, gc, log
-from tensorlake.errors import DatasetError, SampleError, TensorNotFoundError
+from tensorlake.errors import DatasetError, LinkError, SampleError, TensorNotFoundError
 
 __all__ = ["Dataset", "core_of"]
 
@@ -283,7 +283,7 @@ class Dataset:
         if managed:
             raise DatasetError("managed credentials need a hosting platform; tensorlake has none.")
         if not isinstance(creds_key, str) or not creds_key:
-            raise ValueError(f"creds_key must be a non-empty string, got {creds_key!r}.")
+            raise LinkError(f"creds_key must be a non-empty string, got {creds_key!r}.")
         self._core.add_creds_key(creds_key)
 
     def populate_creds(self, creds_key: str, creds: dict[str, Any] | None) -> None:

@@ -1,8 +1,9 @@
 """Storage: a small ABC over bytes, and its providers.
 
 ``from_url`` opens memory (``mem://``), local (a path or ``file://``), S3
-(``s3://bucket/prefix``) and HTTP(S) (read-only) storage; ``LRUCache`` puts a
-memory cache in front of any of them. This layer knows nothing of datasets.
+(``s3://bucket/prefix``) and HTTP(S) (read-only) storage, and any scheme added
+with ``register_scheme``; ``LRUCache``, a ``StorageWrapper``, puts a memory cache
+in front of any of them. This layer knows nothing of datasets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from tensorlake.storage.http import HTTPStorage
 from tensorlake.storage.local import LocalStorage
 from tensorlake.storage.lru import LRUCache
 from tensorlake.storage.memory import MemoryStorage
-from tensorlake.storage.url import from_url
+from tensorlake.storage.url import from_url, register_scheme, schemes
+from tensorlake.storage.wrapper import StorageWrapper
 
 if TYPE_CHECKING:
     from tensorlake.storage.s3 import S3Storage
@@ -27,7 +29,10 @@ __all__ = [
     "ObjectInfo",
     "S3Storage",
     "Storage",
+    "StorageWrapper",
     "from_url",
+    "register_scheme",
+    "schemes",
 ]
 
 

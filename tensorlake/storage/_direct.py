@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 from tensorlake.storage.base import Bytes
 
+__all__ = ["ALIGN", "AVAILABLE", "FLAGS", "WINDOW", "make_buffered", "write_direct"]
+
 ALIGN = 4096  # covers 512- and 4096-byte logical blocks
 AVAILABLE = hasattr(os, "O_DIRECT")
 FLAGS = getattr(os, "O_DIRECT", 0)
@@ -31,6 +33,11 @@ class _Buffer:
     """The process's aligned staging buffer (mmap memory is page-aligned)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh lock and no memory (a forked child must not inherit a lock some other
+        thread held)."""
         self.lock = threading.Lock()
         self.memory: mmap.mmap | None = None
 
@@ -44,7 +51,7 @@ class _Buffer:
 
 _buffer = _Buffer()
 if AVAILABLE:  # a forked child must not inherit a lock some other thread held
-    os.register_at_fork(after_in_child=_buffer.__init__)
+    os.register_at_fork(after_in_child=_buffer.reset)
 
 WINDOW = 16 << 20  # the most an object takes of the buffer at once (a multiple of ALIGN)
 

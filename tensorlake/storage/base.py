@@ -14,11 +14,12 @@ object from ``a/b``, a file path would not).
 from __future__ import annotations
 
 import abc
+import builtins
 import collections
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 from tensorlake import config
 from tensorlake.errors import KeyNotFoundError, ReadOnlyError
@@ -81,8 +82,28 @@ class Storage(abc.ABC):
     Subclasses implement the ``_get``, ``_get_range``, ``_put``, ``_put_if_absent``,
     ``_delete``, ``_list`` and ``_info`` hooks; they may override ``_exists``,
     ``_delete_many``, ``_get_many`` and ``_clear`` when they can do better than
-    the defaults here. Every storage is picklable so that it can be shipped to
-    worker processes; network clients are created lazily and not pickled.
+    the defaults here; ``from_url`` opens a provider's URLs with its ``open_url``
+    classmethod. Every storage is picklable so that it can be shipped to worker
+    processes; network clients are created lazily and not pickled.
+
+    Capability flags, read-only properties a provider overrides where it differs
+    from the default, let callers pick a strategy without knowing the provider:
+
+    ===========================  =======  ==========================================
+    ``supports_listing``         True     False where ``list`` raises ``StorageError``
+                                          (HTTP): keys must come from a manifest
+    ``shared_across_processes``  True     False where another process (a pickled copy
+                                          in a worker) does not see the same objects
+                                          (``mem://``)
+    ``memory_resident``          False    True where objects live in this process's
+                                          memory: a put or a whole-object get costs no
+                                          I/O, so callers write inline rather than on
+                                          background threads, and read a whole object
+                                          rather than a range of it
+    ===========================  =======  ==========================================
+
+    A wrapper (``StorageWrapper``, e.g. ``LRUCache``) reports its base's flags;
+    ``unwrap()`` reaches the storage that holds the bytes.
 
     Example::
 
@@ -105,6 +126,68 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def url(self) -> str:
         """The URL this storage was opened from; ``from_url(s.url)`` reopens it."""
+
+    @property
+    def supports_listing(self) -> bool:
+        """True when ``list`` works; False where it raises ``StorageError`` (HTTP)."""
+        return True
+
+    @property
+    def shared_across_processes(self) -> bool:
+        """True when a copy pickled to another process sees the same objects (False for
+        ``mem://``, whose objects live in one process)."""
+        return True
+
+    @property
+    def memory_resident(self) -> bool:
+        """True when objects live in this process's memory: a put or a whole-object get
+        costs no I/O (callers then write inline and read whole objects, not ranges)."""
+        return False
+
+    def unwrap(self) -> Storage:
+        """The storage that actually holds the bytes: ``self``, or for a wrapper (a
+        cache) its base's ``unwrap()``. Locks and other cross-process protocols use it
+        to bypass caches."""
+        return self
+
+    def set_direct_write_min(self, min_bytes: int | None) -> None:
+        """Hint that objects of at least ``min_bytes`` may be written around the page
+        cache (``None``: none are), for bulk writers whose objects are not read soon.
+
+        Local storage honours it (see ``LocalStorage.direct_write_min``); providers
+        without a page cache ignore it. A negative size raises ``ValueError``.
+
+        Example::
+
+            store.set_direct_write_min(1 << 20)  # chunks of 1 MiB or more skip the cache
+        """
+        if min_bytes is not None:
+            if isinstance(min_bytes, bool) or not isinstance(min_bytes, int):
+                raise TypeError(f"min_bytes must be an int or None, not {type(min_bytes).__name__}")
+            if min_bytes < 0:
+                raise ValueError(f"min_bytes must be >= 0 or None, got {min_bytes}")
+        self._set_direct_write_min(min_bytes)
+
+    @classmethod
+    def open_url(
+        cls, url: str, creds: dict[str, Any] | None = None, read_only: bool = False
+    ) -> Storage:
+        """Open the storage ``url`` names; ``from_url`` calls this on the provider
+        registered for the URL's scheme (see ``register_scheme``).
+
+        Each provider parses its own URLs. This default suits a provider whose
+        constructor takes the URL and ``read_only``: ``cls(url, read_only=read_only)``;
+        it refuses ``creds``.
+        """
+        cls._refuse_creds(url, creds)
+        make: Callable[..., Storage] = cls  # a subclass's constructor, not the ABC's
+        return make(url, read_only=read_only)
+
+    @classmethod
+    def _refuse_creds(cls, url: str, creds: dict[str, Any] | None) -> None:
+        """For ``open_url`` of providers that take no credentials."""
+        if creds:
+            raise ValueError(f"creds are only used for s3:// URLs, not for {url!r}")
 
     def with_read_only(self, read_only: bool = True) -> Self:
         """Return a view of the same data with the given ``read_only`` flag.
@@ -278,16 +361,20 @@ class Storage(abc.ABC):
             return False
         return True
 
-    def _delete_many(self, keys: list[str]) -> None:
+    # builtins.list: in this class body, "list" is the method above.
+    def _delete_many(self, keys: builtins.list[str]) -> None:
         for key in keys:
             self._delete(key)
 
-    def _get_many(self, keys: list[str]) -> Iterator[tuple[str, bytes]]:
+    def _get_many(self, keys: builtins.list[str]) -> Iterator[tuple[str, bytes]]:
         for key in keys:
             yield key, self._get(key)
 
     def _clear(self, prefix: str) -> None:
         self._delete_many(list(self._list(prefix)))
+
+    def _set_direct_write_min(self, min_bytes: int | None) -> None:  # noqa: B027 (optional)
+        """Honour ``set_direct_write_min`` (``min_bytes`` is valid here); ignored by default."""
 
 
 def threaded_get_many(

@@ -59,6 +59,11 @@ class HTTPStorage(Storage):
     def url(self) -> str:
         return self._base_url
 
+    @property
+    def supports_listing(self) -> bool:
+        """False: HTTP has no listing; ``list`` raises ``StorageError``."""
+        return False
+
     def with_read_only(self, read_only: bool = True) -> Self:
         if not read_only:
             raise ReadOnlyError(f"{self.url} is HTTP storage, which is always read-only")
@@ -184,10 +189,11 @@ class HTTPStorage(Storage):
         self._check_writable("delete", key)
 
     @classmethod
-    def _open_url(
-        cls, url: str, *, creds: dict[str, Any] | None = None, read_only: bool = True
+    def open_url(
+        cls, url: str, creds: dict[str, Any] | None = None, read_only: bool = False
     ) -> HTTPStorage:
         """Open ``http(s)://...``; HTTP storage is read-only whatever ``read_only`` says."""
+        cls._refuse_creds(url, creds)
         return cls(url)
 
 

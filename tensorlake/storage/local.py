@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tensorlake.errors import StorageError
 from tensorlake.storage import _direct
@@ -47,7 +48,8 @@ class LocalStorage(Storage):
         # power loss) until sync(keys); for writers whose puts another process publishes
         self.fsync = fsync
         # objects of at least this many bytes are written around the page cache (see
-        # _direct.py), None: none are; for bulk writers whose objects are not read soon
+        # _direct.py), None: none are; for bulk writers whose objects are not read soon.
+        # Set by set_direct_write_min; reset to None when the file system refuses.
         self.direct_write_min: int | None = None
 
     @property
@@ -65,16 +67,23 @@ class LocalStorage(Storage):
         return self._root.joinpath(*key.split("/"))
 
     @classmethod
-    def _open_url(
-        cls, url: str, *, creds: dict | None = None, read_only: bool = False
+    def open_url(
+        cls, url: str, creds: dict[str, Any] | None = None, read_only: bool = False
     ) -> LocalStorage:
-        """Open ``file:///abs/path`` (or ``file://rel/path``, relative to the working folder)."""
+        """Open ``file:///abs/path`` (or ``file://rel/path``, relative to the working
+        folder), or a plain path, taken as it is (``from_url`` passes paths here)."""
+        cls._refuse_creds(url, creds)
+        if url[:7].lower() != "file://":
+            return cls(url, read_only=read_only)
         parts = urllib.parse.urlsplit(url)
         host = "" if parts.netloc in ("", "localhost") else parts.netloc
         path = urllib.parse.unquote(host + parts.path)
         if not path:
             raise ValueError(f"file URL {url!r} names no path")
         return cls(path, read_only=read_only)
+
+    def _set_direct_write_min(self, min_bytes: int | None) -> None:
+        self.direct_write_min = min_bytes
 
     def _error(self, op: str, key: str, err: OSError) -> StorageError:
         return StorageError(f"cannot {op} {key!r} in {self.url}: {err}", key=key)

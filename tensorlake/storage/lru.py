@@ -17,18 +17,21 @@ import collections
 import contextlib
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import Self
 
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage
+from tensorlake.storage.wrapper import StorageWrapper
 
 __all__ = ["LRUCache"]
 
 _STRIPES = 64
 
 
-class LRUCache(Storage):
+class LRUCache(StorageWrapper):
     """Read-through, write-through cache of at most ``max_bytes`` in front of ``storage``.
+
+    A ``StorageWrapper``: URL, ``read_only`` and capability flags are the base's.
 
     Example::
 
@@ -40,8 +43,7 @@ class LRUCache(Storage):
     def __init__(self, storage: Storage, max_bytes: int) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
-        super().__init__(read_only=storage.read_only)
-        self._base = storage
+        super().__init__(storage)
         self._max_bytes = int(max_bytes)
         self._init_cache()
 
@@ -53,11 +55,6 @@ class LRUCache(Storage):
         self._cached_bytes = 0
 
     @property
-    def base(self) -> Storage:
-        """The wrapped storage."""
-        return self._base
-
-    @property
     def max_bytes(self) -> int:
         return self._max_bytes
 
@@ -66,20 +63,9 @@ class LRUCache(Storage):
         """Bytes held in the cache now (always ``<= max_bytes``)."""
         return self._cached_bytes
 
-    @property
-    def read_only(self) -> bool:
-        return self._base.read_only
-
-    @property
-    def url(self) -> str:
-        return self._base.url
-
     def with_read_only(self, read_only: bool = True) -> Self:
         """A new, empty cache in front of the base opened with the given flag."""
         return type(self)(self._base.with_read_only(read_only), self._max_bytes)
-
-    def close(self) -> None:
-        self._base.close()
 
     def __getstate__(self) -> dict:
         return {"base": self._base, "max_bytes": self._max_bytes}
@@ -92,9 +78,6 @@ class LRUCache(Storage):
 
     def __repr__(self) -> str:
         return f"LRUCache({self._base!r}, max_bytes={self._max_bytes})"
-
-    def _check_writable(self, op: str, key: str) -> None:
-        self._base._check_writable(op, key)
 
     # --- cache bookkeeping (call with self._lock held) ---------------------------
 
@@ -184,16 +167,15 @@ class LRUCache(Storage):
                 return True
         return self._base.exists(key)
 
-    def _info(self, key: str) -> ObjectInfo:
-        return self._base.info(key)
-
-    def _list(self, prefix: str) -> Iterator[str]:
-        return self._base.list(prefix)
+    def _get_versioned(self, key: str) -> tuple[bytes, ObjectInfo]:
+        # The version from the base, the bytes from the cache when it holds them.
+        info = self._base.info(key)
+        return self._get(key), info
 
     # --- writes ---------------------------------------------------------------
 
-    def sync(self, keys: Iterable[str]) -> None:
-        self._base.sync(keys)
+    def _put_parts(self, key: str, parts: Sequence[Bytes]) -> None:
+        self._put(key, b"".join(parts))  # joined anyway: the cache keeps one bytes object
 
     def _put(self, key: str, data: Bytes) -> None:
         data = bytes(data)

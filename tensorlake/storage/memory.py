@@ -17,6 +17,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage
 
@@ -86,6 +87,16 @@ class MemoryStorage(Storage):
     def url(self) -> str:
         return f"mem://{self._name}"
 
+    @property
+    def shared_across_processes(self) -> bool:
+        """False: another process sees its own store of this name, not these objects."""
+        return False
+
+    @property
+    def memory_resident(self) -> bool:
+        """True: objects are ``bytes`` in this process; a put or a get costs no I/O."""
+        return True
+
     def __getstate__(self) -> dict:
         return {"name": self._name, "anonymous": self._anonymous, "read_only": self._read_only}
 
@@ -147,10 +158,11 @@ class MemoryStorage(Storage):
         return ObjectInfo(size=len(data), version=str(version))
 
     @classmethod
-    def _open_url(
-        cls, url: str, *, creds: dict | None = None, read_only: bool = False
+    def open_url(
+        cls, url: str, creds: dict[str, Any] | None = None, read_only: bool = False
     ) -> MemoryStorage:
         """Open ``mem://name`` (the name may contain ``/``)."""
+        cls._refuse_creds(url, creds)
         name = url.split("://", 1)[1]
         if not name:
             raise ValueError(f"memory URL {url!r} needs a name, e.g. mem://scratch")

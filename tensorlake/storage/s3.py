@@ -11,6 +11,7 @@ and shared by the threads of ``get_many``), and never pickled.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -325,7 +326,7 @@ class S3Storage(Storage):
     def _list(self, prefix: str) -> Iterator[str]:
         def pages() -> list[str]:
             paginator = self._client.get_paginator("list_objects_v2")
-            found = []
+            found: list[str] = []
             for page in paginator.paginate(Bucket=self._bucket, Prefix=self._full(prefix)):
                 found.extend(obj["Key"] for obj in page.get("Contents", ()))
             return found
@@ -409,13 +410,7 @@ class S3Storage(Storage):
     def _delete_many(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 1000):
             batch = [{"Key": self._full(k)} for k in keys[i : i + 1000]]
-            response = self._call(
-                "delete",
-                keys[i],
-                lambda batch=batch: self._client.delete_objects(
-                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
-                ),
-            )
+            response = self._call("delete", keys[i], functools.partial(self._delete_batch, batch))
             errors = response.get("Errors") or []
             if errors:
                 first = errors[0]
@@ -426,11 +421,17 @@ class S3Storage(Storage):
                     key=bad,
                 )
 
+    def _delete_batch(self, batch: list[dict[str, str]]) -> Any:
+        """One DeleteObjects request (at most 1000 keys); called through ``_call``."""
+        return self._client.delete_objects(
+            Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+
     # --- URLs -----------------------------------------------------------------
 
     @classmethod
-    def _open_url(
-        cls, url: str, *, creds: dict[str, Any] | None = None, read_only: bool = False
+    def open_url(
+        cls, url: str, creds: dict[str, Any] | None = None, read_only: bool = False
     ) -> S3Storage:
         """Open ``s3://bucket[/prefix]``."""
         rest = url.split("://", 1)[1]

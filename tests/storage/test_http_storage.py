@@ -1,4 +1,8 @@
-"""HTTPStorage against a loopback http.server, with and without Range support."""
+"""HTTPStorage against a loopback http.server, with and without Range support.
+
+``TestHTTPStorageConformance`` runs the shared read suite: objects are written to a
+local storage in the folder the server serves, then read back over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tensorlake.errors import KeyNotFoundError, ReadOnlyError, StorageError
-from tensorlake.storage import HTTPStorage, from_url
+from tensorlake.storage import HTTPStorage, LocalStorage, Storage, from_url
+from tests.storage.conformance import ReadSuite
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -21,11 +27,15 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder; optionally honours single byte ranges, refuses HEAD, or fails.
 
+    ``list_folders = False`` answers 404 for a folder, as an object store does,
+    rather than an HTML listing.
+
     The class attributes are overridden per server by ``_serve``.
     """
 
     ranges = True
     refuse_head = False
+    list_folders = True
     failures: list[int]  # statuses to answer before serving normally, consumed in order
     log: list[tuple[str, str]]
 
@@ -38,6 +48,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_error(self.failures.pop(0))
             return True
         return False
+
+    def send_head(self) -> Any:
+        if not self.list_folders and Path(self.translate_path(self.path)).is_dir():
+            self.send_error(404)
+            return None
+        return super().send_head()
 
     def do_HEAD(self) -> None:
         if self._fail():
@@ -247,3 +263,24 @@ def test_pickle_and_from_url(server: Server) -> None:
 def test_rejects_non_http_urls() -> None:
     with pytest.raises(ValueError):
         HTTPStorage("ftp://example.com/x")
+
+
+class TestHTTPStorageConformance(ReadSuite):
+    """The shared read suite, with and without Range support."""
+
+    @pytest.fixture(params=[True, False], ids=["ranges", "no-ranges"])
+    def http_server(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+        (tmp_path / "served").mkdir()
+        server = Server(tmp_path / "served", ranges=request.param, list_folders=False)
+        yield server
+        server.close()
+
+    @pytest.fixture
+    def writer(self, tmp_path: Path) -> Storage:
+        return LocalStorage(tmp_path / "served")
+
+    @pytest.fixture
+    def storage(self, http_server: Server) -> Iterator[Storage]:
+        store = HTTPStorage(http_server.url)
+        yield store
+        store.close()

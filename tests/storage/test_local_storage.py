@@ -229,6 +229,27 @@ def test_direct_writes_store_large_objects_around_the_page_cache(
 
 
 @pytest.mark.skipif(not _direct.AVAILABLE, reason="no O_DIRECT on this platform")
+def test_set_direct_write_min_turns_direct_writes_on_and_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStorage(tmp_path, fsync=False)
+    store.set_direct_write_min(4096)
+    flags = _opened_flags(monkeypatch)
+    store.put("big", b"b" * 5000)
+    store.put("small", b"s" * 100)
+    if store.direct_write_min is None:
+        pytest.skip("this file system refuses O_DIRECT (the fallback has its own test)")
+    store.set_direct_write_min(None)
+    store.put("big2", b"c" * 5000)
+    assert [bool(f & os.O_DIRECT) for f in flags] == [True, False, False]
+    assert (store.get("big"), store.get("small"), store.get("big2")) == (
+        b"b" * 5000,
+        b"s" * 100,
+        b"c" * 5000,
+    )
+
+
+@pytest.mark.skipif(not _direct.AVAILABLE, reason="no O_DIRECT on this platform")
 def test_refused_direct_writes_fall_back_to_buffered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

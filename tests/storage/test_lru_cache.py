@@ -1,4 +1,9 @@
-"""LRUCache: byte budget, eviction order, hits served without the base, coherence."""
+"""LRUCache: byte budget, eviction order, hits served without the base, coherence.
+
+``TestLRUCacheConformance`` runs the shared storage suite on a cache in front of
+memory and local storage, with a budget that holds everything and one that
+evicts all the time.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import collections
 import pickle
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tensorlake.errors import KeyNotFoundError, ReadOnlyError
 from tensorlake.storage import LRUCache, MemoryStorage, ObjectInfo, Storage
 from tensorlake.storage.base import Bytes
+from tests.storage.conformance import StorageSuite
 
 
 class CountingStorage(Storage):
@@ -213,3 +219,54 @@ def test_concurrent_reads_and_writes_stay_coherent(base: CountingStorage) -> Non
 def test_negative_budget_is_rejected() -> None:
     with pytest.raises(ValueError):
         LRUCache(MemoryStorage(), max_bytes=-1)
+
+
+@pytest.mark.parametrize("storage_target", ["memory", "local"], indirect=True)
+class TestLRUCacheConformance(StorageSuite):
+    @pytest.fixture(params=[1 << 20, 16], ids=["roomy", "tiny"])
+    def max_bytes(self, request: pytest.FixtureRequest) -> int:
+        return request.param
+
+    @pytest.fixture
+    def storage(self, storage_target, max_bytes: int) -> Iterator[Storage]:
+        store = LRUCache(storage_target.open(), max_bytes)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, storage_target, max_bytes: int) -> Callable[[bool], Storage]:
+        return lambda read_only: LRUCache(storage_target.open(read_only), max_bytes)
+
+    @pytest.fixture
+    def url_creds(self, storage_target) -> dict | None:
+        return storage_target.creds
+
+
+def test_writes_through_a_read_only_base_are_refused_before_the_cache_changes() -> None:
+    inner = MemoryStorage()
+    inner.put("k", b"v")
+    cache = LRUCache(inner.with_read_only(), max_bytes=10)
+    assert cache.get("k") == b"v"
+    for write in (
+        lambda: cache.put("k", b"w"),
+        lambda: cache.put_parts("k", [b"w"]),
+        lambda: cache.put_if_absent("new", b"w"),
+        lambda: cache.delete("k"),
+        lambda: cache.delete_many(["k"]),
+        lambda: cache.clear(),
+    ):
+        with pytest.raises(ReadOnlyError, match=inner.url):
+            write()
+    assert cache.cached_bytes == 1  # still cached: no write reached the hooks
+    assert inner.get("k") == b"v"
+
+
+def test_put_parts_and_get_versioned_use_the_cache(base: CountingStorage) -> None:
+    cache = LRUCache(base, max_bytes=100)
+    cache.put_parts("k", [b"ab", memoryview(b"cd")])
+    assert base.inner.get("k") == b"abcd"
+    assert cache.cached_bytes == 4
+    data, info = cache.get_versioned("k")
+    assert (data, info) == (b"abcd", base.inner.info("k"))
+    assert base.calls["get"] == 0  # the bytes came from the cache, the version from the base
+    assert base.calls["info"] == 1

@@ -15,7 +15,13 @@ from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.links.companions import needs_fetch
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.links.sample import LinkedSample
-from tensorlake.errors import DatasetError, KeyNotFoundError, LinkChangedError, LinkChangedWarning
+from tensorlake.errors import (
+    DatasetError,
+    KeyNotFoundError,
+    LinkChangedError,
+    LinkChangedWarning,
+    LinkError,
+)
 from tensorlake.storage import ObjectInfo
 
 __all__ = ["LINK_POLICIES", "LinkReader", "StoredRows", "check_policy"]
@@ -39,7 +45,7 @@ class StoredRows(Protocol):
 
 def check_policy(policy: str) -> str:
     if policy not in LINK_POLICIES:
-        raise ValueError(f"link_policy must be one of {LINK_POLICIES}, got {policy!r}.")
+        raise LinkError(f"link_policy must be one of {LINK_POLICIES}, got {policy!r}.")
     return policy
 
 
