@@ -7,6 +7,8 @@ from typing import Any
 
 from tensorlake.errors import SampleError, TensorNotFoundError
 
+__all__ = ["SampleOut", "TensorOut", "rows_of"]
+
 
 class TensorOut:
     """``sample_out.<tensor>``: append values to one tensor."""
@@ -36,6 +38,10 @@ class SampleOut:
             sample_out.append({"images": tl.read(item), "labels": 0})
             sample_out.labels.append(1)          # one tensor at a time also works
     """
+
+    # set in __init__ (through object.__setattr__: assigning attributes is refused)
+    _tensors: Collection[str] | None
+    columns: dict[str, list[Any]]
 
     def __init__(self, tensors: Collection[str] | None) -> None:
         if tensors is not None and not isinstance(tensors, (set, frozenset)):

@@ -126,13 +126,13 @@ def _die(how: str) -> None:
     if how == "exit":
         os._exit(1)
     if how == "sigkill-reporting":
-        from tensorlake.compute import worker
+        from tensorlake.compute import process_worker
 
-        pipe = worker._process["progress"]  # the workers' progress pipe to the parent
+        pipe = process_worker._process["progress"]  # the workers' progress pipe to the parent
 
         def flood() -> None:
             while True:
-                pipe.send_bytes(worker.REPORT.pack(worker.PROGRESS, 0))
+                pipe.send_bytes(process_worker.REPORT.pack(process_worker.PROGRESS, 0))
 
         threading.Thread(target=flood, daemon=True).start()
         time.sleep(0.05)

@@ -1,13 +1,12 @@
-"""Where blocks run: in the caller (serial), on threads, or in worker processes.
+"""The ``"processed"`` scheduler: blocks in worker processes, which write their own chunks.
 
-Every scheduler exposes the same small interface: ``submit(task) -> Future``,
-``stop()`` (abandon what is running, at once) and ``close()``. Processes come from the
-stdlib's ``ProcessPoolExecutor``: it reports a worker that died as ``BrokenProcessPool``
-where ``multiprocessing.Pool`` hangs. They are forked when no other thread runs (our own
-heartbeat is paused for the moment), which starts them at once with the pipeline as it
-is. Forking while a thread runs is unsafe, so otherwise they come from a forkserver and
-the pipeline travels as cloudpickle bytes: closures and functions from ``__main__`` or
-a notebook work either way.
+Processes come from the stdlib's ``ProcessPoolExecutor``: it reports a worker that died
+as ``BrokenProcessPool`` where ``multiprocessing.Pool`` hangs. They are forked when no
+other thread runs (our own heartbeat is paused for the moment), which starts them at
+once with the pipeline as it is. Forking while a thread runs is unsafe, so otherwise
+they come from a forkserver and the pipeline travels as cloudpickle bytes: closures and
+functions from ``__main__`` or a notebook work either way. A relay thread passes the
+workers' reports (items done, blocks stored) from their shared pipe to the eval.
 """
 
 from __future__ import annotations
@@ -20,120 +19,77 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 import cloudpickle
 
 from tensorlake import config
-from tensorlake.compute.worker import (
+from tensorlake.compute.process_worker import (
     NOT_STORED,
     PROGRESS,
     REPORT,
-    BlockResult,
-    Job,
-    Stage,
-    Task,
     init_process,
-    run_block,
     run_in_process,
 )
+from tensorlake.compute.schedulers.base import SchedulerContext
+from tensorlake.compute.worker import BlockResult, Job, Stage, Task
 from tensorlake.engine.lock.heartbeat import heartbeat_paused
-from tensorlake.storage import Storage
 
-SCHEDULERS = ("serial", "threaded", "processed")
-_PRELOAD = ["numpy", "tensorlake", "tensorlake.compute.worker"]
+__all__ = ["ProcessScheduler"]
 
-
-class _Serial:
-    """Runs each block when it is submitted, in the caller's thread."""
-
-    def __init__(self, run: Callable[[Task], BlockResult]) -> None:
-        self._run = run
-
-    def submit(self, task: Task) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(self._run(task))
-        except BaseException as err:
-            future.set_exception(err)
-        return future
-
-    def stop(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+# what a forkserver imports once, so that each worker it forks starts with them
+_PRELOAD = ["numpy", "tensorlake", "tensorlake.compute.process_worker"]
 
 
-class _Pool:
-    """Blocks on an executor; ``stop`` abandons the running ones as fast as it can."""
+class ProcessScheduler:
+    """``num_workers`` processes, all started before the first block is submitted;
+    ``stop`` kills them (a block still running must not write after the cleanup)."""
 
-    def __init__(self, executor: Executor, stop_flag: threading.Event, run: Callable) -> None:
-        self._executor = executor
-        self._stop_flag = stop_flag
-        self._run = run
+    def __init__(self, context: SchedulerContext) -> None:
+        self._stop_flag = threading.Event()
+        # the parent keeps the writing end open until the end: a worker started later
+        # gets it
+        self._executor, (self._progress_reader, self._progress_writer) = _start_processes(
+            context.num_workers, context.job, context.stages
+        )
+        self._stop_reader, self._stop_writer = multiprocessing.Pipe(duplex=False)
+        self._relay = threading.Thread(
+            target=_relay,
+            args=(self._progress_reader, context.progress, context.stored, self._stop_reader),
+            name="tl-compute-progress",
+            daemon=True,
+        )
+        self._relay.start()
 
-    def submit(self, task: Task) -> Future:
-        return self._executor.submit(self._run, task)
+    def submit(self, task: Task) -> Future[BlockResult]:
+        return self._executor.submit(run_in_process, task)
 
     def stop(self) -> None:
         self._stop_flag.set()
-        if isinstance(self._executor, ProcessPoolExecutor):
-            # kill the workers: blocks still running must not write after we clean up
-            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
-                if process.is_alive():
-                    process.kill()
-            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
-                process.join(5)
+        # kill the workers: blocks still running must not write after we clean up
+        for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.kill()
+        for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+            process.join(5)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
-
-def make_scheduler(
-    scheduler: str,
-    num_workers: int,
-    job: Job,
-    stages: list[Stage],
-    storage: Storage,
-    input_dataset: Any,
-    progress: Callable[[int], None],
-    stored: Callable[[int, str | None], None],
-) -> tuple[Any, Callable[[], None]]:
-    """The scheduler for an eval, and a function that ends its progress relay.
-    ``stored(start, error)`` hears when worker processes have stored (or failed to
-    store) the chunks of a block whose result said they were still uploading."""
-    stop_flag = threading.Event()
-
-    def run_here(task: Task) -> BlockResult:
-        return run_block(job, stages, task, storage, input_dataset, progress, stop_flag.is_set)
-
-    if scheduler == "serial" or num_workers <= 0:
-        return _Serial(run_here), lambda: None
-    if scheduler == "threaded":
-        executor = ThreadPoolExecutor(num_workers, thread_name_prefix="tl-compute")
-        return _Pool(executor, stop_flag, run_here), lambda: None
-    # the parent keeps the writing end open until the end: a worker started later gets it
-    executor, (progress_reader, progress_writer) = _start_processes(num_workers, job, stages)
-    stop_reader, stop_writer = multiprocessing.Pipe(duplex=False)
-    relay = threading.Thread(
-        target=_relay,
-        args=(progress_reader, progress, stored, stop_reader),
-        name="tl-compute-progress",
-        daemon=True,
-    )
-    relay.start()
-
-    def end_relay() -> None:
-        stop_writer.send_bytes(b"stop")
-        relay.join(5)
-        for conn in (progress_reader, progress_writer, stop_reader, stop_writer):
+    def release(self) -> None:
+        """End the progress relay (after the last report) and close the pipes."""
+        self._stop_writer.send_bytes(b"stop")
+        self._relay.join(5)
+        for conn in (
+            self._progress_reader,
+            self._progress_writer,
+            self._stop_reader,
+            self._stop_writer,
+        ):
             conn.close()
-
-    return _Pool(executor, stop_flag, run_in_process), end_relay
 
 
 def _start_processes(
@@ -185,7 +141,9 @@ def _main_not_rerun() -> Iterator[None]:
     worker is slow and, in scripts without an ``if __name__ == "__main__"`` guard, fatal.
     """
     main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
     main.__dict__.pop("__file__", None)
     main.__dict__["__spec__"] = None
     try:

@@ -1,0 +1,114 @@
+"""The progress bar of an eval: tqdm in terminals and notebooks, whole lines in logs.
+
+A tqdm object, even a disabled one, starts a monitor thread that outlives it, and a
+process with a thread cannot fork its next eval's workers: no tqdm object is made
+unless the bar is shown, and it is made only once the workers run.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, TypeAlias
+
+from tqdm.auto import tqdm
+
+__all__ = [
+    "LOG_LINE_SECONDS",
+    "LogLines",
+    "NoBar",
+    "ProgressBar",
+    "SharedBar",
+    "is_terminal",
+    "progress_bar",
+]
+
+LOG_LINE_SECONDS = 30.0  # progress lines in logs (output that is not a terminal)
+
+
+class NoBar:
+    """The progress bar's interface, showing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LogLines(NoBar):
+    """Progress as whole lines on stderr, for logs: the bar's text without redraws."""
+
+    def __init__(self, total: int, initial: int, name: str) -> None:
+        self.total, self.n, self.initial, self.name = total, initial, initial, name
+        self.postfix = ""
+        self.started = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.last >= LOG_LINE_SECONDS:
+            self._line()
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "refresh")
+
+    def close(self) -> None:
+        self._line()
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        elapsed = self.last - self.started
+        rate = (self.n - self.initial) / elapsed if elapsed > 0 else None
+        text = tqdm.format_meter(
+            self.n,
+            self.total,
+            elapsed,
+            prefix=self.name,
+            unit="item",
+            rate=rate,
+            postfix=self.postfix or None,
+            ncols=0,
+        )
+        print(text, file=sys.stderr, flush=True)
+
+
+ProgressBar: TypeAlias = tqdm | NoBar
+
+
+def progress_bar(enabled: bool, total: int, initial: int, name: str) -> ProgressBar:
+    """A live bar in notebooks and terminals; in logs (where tqdm's ``\\r`` updates would
+    pile up) a plain line every ``LOG_LINE_SECONDS`` and one at the end; nothing (and no
+    tqdm object, see the module's docstring) when not ``enabled``."""
+    if not enabled:
+        return NoBar()
+    if "ipykernel" in sys.modules or is_terminal(sys.stderr):
+        return tqdm(total=total, initial=initial, desc=name, unit="item", dynamic_ncols=True)
+    return LogLines(total, initial, name)
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for no stream, or a closed one)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
+
+
+class SharedBar:
+    """Items done, counted from any thread (workers, the process relay) onto the bar,
+    which is shown only once the workers run (``show``); until then, onto ``NoBar``."""
+
+    def __init__(self) -> None:
+        self._bar: ProgressBar = NoBar()
+        self._lock = threading.Lock()
+
+    def show(self, bar: ProgressBar) -> None:
+        self._bar = bar
+
+    def update(self, n: int) -> None:
+        with self._lock:
+            self._bar.update(n)

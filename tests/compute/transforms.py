@@ -1,0 +1,56 @@
+"""Transforms, a schema and a reader the compute tests share.
+
+A module of its own (not a test module) so that worker processes started by a
+forkserver import the transforms by name, as they would a user's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tensorlake as tl
+
+__all__ = ["content", "create_schema", "fail_on", "make_rows"]
+
+
+def create_schema(ds) -> None:
+    with ds:
+        ds.create_tensor("x", dtype="int64")
+        ds.create_tensor("img", htype="image", sample_compression=None)
+        ds.create_tensor("label", htype="class_label")
+        ds.create_tensor("boxes", htype="bbox")
+        ds.create_tensor("meta", htype="json")
+
+
+@tl.compute
+def make_rows(i, sample_out, copies=1):
+    """0..2 rows per item, ragged shapes, labels met in an order that depends on i."""
+    for c in range((i + copies) % 3):
+        rng = np.random.default_rng(i * 10 + c)
+        sample_out.append(
+            {
+                "x": np.arange(i % 4 + 1) + i,
+                "img": rng.integers(0, 255, (4 + i % 3, 5, 3), dtype=np.uint8),
+                "label": [f"class-{(i * 7 + c) % 11}"],
+                "boxes": rng.uniform(0, 50, (c + 1, 4)).astype(np.float32),
+                "meta": {"i": int(i), "c": c},
+            }
+        )
+
+
+def content(ds) -> dict:
+    return {
+        "x": [a.tolist() for a in ds.x.numpy(aslist=True)],
+        "img": [a.tobytes() for a in ds.img.numpy(aslist=True)],
+        "label": [a.tolist() for a in ds.label.numpy(aslist=True)],
+        "names": list(ds.label.info.class_names),
+        "boxes": [a.tobytes() for a in ds.boxes.numpy(aslist=True)],
+        "meta": [m for m in ds.meta.data()["value"]] if len(ds.meta) else [],
+    }
+
+
+@tl.compute
+def fail_on(i, sample_out, bad):
+    if i == bad:
+        raise ValueError(f"item {i} is broken")
+    sample_out.x.append(i)
