@@ -12,7 +12,11 @@ from tensorlake.api.tensor import Tensor
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.format import records
 from tensorlake.engine.htypes.base import UNSET
-from tensorlake.engine.version import checkout, commit, diff, gc, log
+from tensorlake.engine.version import checkout as version_checkout
+from tensorlake.engine.version import commit as version_commit
+from tensorlake.engine.version import diff as version_diff
+from tensorlake.engine.version import gc as version_gc
+from tensorlake.engine.version import log as version_log
 from tensorlake.errors import DatasetError, LinkError, SampleError, TensorNotFoundError
 
 __all__ = ["Dataset", "core_of"]
@@ -318,18 +322,18 @@ class Dataset:
         Raises ``VersionError`` when nothing changed, unless ``allow_empty=True``.
         """
         self._check_not_view("commit")
-        return commit.commit(self._core, message, allow_empty)
+        return version_commit.commit(self._core, message, allow_empty)
 
     @property
     def commits(self) -> list[dict[str, Any]]:
         """Commits from the current one back to the first, newest first: dicts with
         ``commit``, ``author``, ``time``, ``message``, ``branch`` and extra fields
         such as ``samples_processed`` (checkpoints of ``compute``)."""
-        return log.commits(self._core)
+        return version_log.commits(self._core)
 
     def log(self) -> None:
         """Print the commit history of the checked-out version."""
-        print(log.format_log(self._core))
+        print(version_log.format_log(self._core))
 
     @property
     def branches(self) -> list[str]:
@@ -351,11 +355,11 @@ class Dataset:
             ds.checkout(first_commit_id)          # read-only view of the past
         """
         self._check_not_view("checkout")
-        return checkout.checkout(self._core, address, create)
+        return version_checkout.checkout(self._core, address, create)
 
     def delete_branch(self, name: str) -> None:
         """Delete a branch (not the checked-out one, not main) and whatever only it used."""
-        checkout.delete_branch(self._core, name)
+        version_checkout.delete_branch(self._core, name)
 
     def diff(
         self, id_1: str | None = None, id_2: str | None = None, as_dict: bool = False
@@ -367,10 +371,10 @@ class Dataset:
         changes); ``diff(a)`` the current state with ``a``; ``diff(a, b)`` ``a`` with ``b``.
         Prints unless ``as_dict=True``, which returns the changes instead.
         """
-        result = diff.diff(self._core, id_1, id_2)
+        result = version_diff.diff(self._core, id_1, id_2)
         if as_dict:
             return result
-        print(diff.format_diff(result))
+        print(version_diff.format_diff(result))
         return None
 
     def reset(self) -> None:
@@ -378,12 +382,12 @@ class Dataset:
         they (or a crashed writer) left behind. After a crash this restores the last
         commit (the last checkpoint of ``compute``) exactly."""
         self._check_not_view("reset")
-        checkout.reset(self._core)
+        version_checkout.reset(self._core)
 
     def gc(self) -> dict[str, int]:
         """Delete stored objects no version refers to (left by crashes, resets and
         deleted branches); returns how many objects of each kind were removed."""
-        return gc.gc(self._core)
+        return version_gc.gc(self._core)
 
     # -- display ----------------------------------------------------------------------
     def summary(self) -> None:

@@ -23,7 +23,7 @@ from tensorlake.compute.uploads import Uploads
 from tensorlake.compute.worker import BlockResult, RemoteTraceback, Task
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.format import records
-from tensorlake.engine.version import commit as versioning
+from tensorlake.engine.version import commit as version_commit
 from tensorlake.engine.version.gc import gc
 from tensorlake.errors import TransformError, VersionError
 
@@ -39,7 +39,7 @@ class Run:
         self.name, self.core, self.n, self.interval = name, core, n, interval
         self.report = EvalReport(0, 0)
         self.checkpoint_items = 0  # input items the last stored checkpoint holds
-        self.initial: versioning.PreparedCommit | None = None  # see prepare()
+        self.initial: version_commit.PreparedCommit | None = None  # see prepare()
         # commits being stored, in order: (future, items it holds, its id if a checkpoint)
         self.storing: deque[tuple[Future, int, str | None]] = deque()
         self._storer: ThreadPoolExecutor | None = None
@@ -50,7 +50,7 @@ class Run:
         """Where ``resume=True`` starts: the items the head checkpoint of this transform
         holds (0 if the head is not one of its checkpoints)."""
         core = self.core
-        if versioning.has_head_changes(core):
+        if version_commit.has_head_changes(core):
             raise VersionError(
                 "resume=True continues from the last checkpoint, but the dataset has "
                 "changes since it. Call ds.reset() first (or commit them)."
@@ -70,8 +70,8 @@ class Run:
         commit while the workers begin."""
         core = self.core
         core.flush()  # stored first: if the commit cannot be, a failure returns here
-        if self.interval and versioning.has_head_changes(core):
-            self.initial = versioning.prepare_commit(
+        if self.interval and version_commit.has_head_changes(core):
+            self.initial = version_commit.prepare_commit(
                 core, f"Auto-commit before compute of {self.name}"
             )
         core.writer.close()  # its threads end: worker processes can then be forked
@@ -156,7 +156,7 @@ class Run:
         # the workers' uploads of the blocks adopted since the last checkpoint (that one
         # waited for those before)
         blocks, self.uploading = self.uploading, []
-        prepared = versioning.prepare_commit(
+        prepared = version_commit.prepare_commit(
             self.core,
             f"Auto-commit during compute of {self.name} after {pct:.1f}% progress",
             allow_empty=True,
@@ -166,7 +166,7 @@ class Run:
         self._store(prepared, done, prepared.id)
 
     def _store(
-        self, prepared: versioning.PreparedCommit, done: int, checkpoint: str | None
+        self, prepared: version_commit.PreparedCommit, done: int, checkpoint: str | None
     ) -> None:
         if self._storer is None:
             self._storer = ThreadPoolExecutor(1, thread_name_prefix="tl-checkpoint")
