@@ -1,6 +1,6 @@
 """Every htype by name: the built-in ones, and any a program registers.
 
-See the table in docs/format.md.
+docs/guide.md has the table of what each accepts and stores.
 """
 
 from __future__ import annotations
