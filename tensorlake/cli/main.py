@@ -1,4 +1,10 @@
-"""``tensorlake`` on the command line: inspect datasets (more commands to come)."""
+"""``tensorlake`` on the command line: one subcommand group per module of this package.
+
+Each group module has ``add_parser(subparsers)``, which registers its subcommands and
+sets ``func`` on their arguments: ``func(args) -> int`` runs one. A user mistake (any
+``TensorlakeError``, a missing file) is one line on stderr and exit status 1, never a
+traceback; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,13 @@ import argparse
 import sys
 
 from tensorlake._version import __version__
-from tensorlake.api.factory import load
+from tensorlake.cli import datasets
+from tensorlake.errors import TensorlakeError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["GROUPS", "build_parser", "main"]
+
+GROUPS = [datasets]
+"""The command-group modules, in the order ``--help`` lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,25 +26,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tensorlake", description="Versioned, chunked tensor datasets for machine learning."
     )
     parser.add_argument("--version", action="version", version=f"tensorlake {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    info = sub.add_parser("info", help="print a dataset's tensors, htypes and shapes")
-    info.add_argument("path", help="dataset path: local directory, s3://bucket/prefix, mem://name")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS:
+        group.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
-    if args.command == "info":
-        try:
-            load(args.path, read_only=True).summary()
-        except Exception as err:  # report, don't dump a traceback on the user
-            print(f"tensorlake: {err}", file=sys.stderr)
-            return 1
-    return 0
+    try:
+        return int(args.func(args) or 0)
+    except (TensorlakeError, OSError, ValueError) as err:
+        if args.debug:
+            raise
+        print(f"tensorlake: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tensorlake: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
