@@ -20,6 +20,7 @@ from tensorlake.api.tensor import Tensor
 from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, compute
 from tensorlake.engine.htypes.sample import Sample, read
 from tensorlake.engine.links.sample import link
+from tensorlake.ingest.classification import ingest_classification, split_views
 from tensorlake.errors import (
     ConfigError,
     DatasetError,
@@ -89,7 +90,9 @@ __all__ = [
     "delete",
     "empty",
     "exists",
+    "ingest_classification",
     "link",
     "load",
     "read",
+    "split_views",
 ]
