@@ -1,0 +1,69 @@
+"""``tensorlake ingest classification SRC DEST`` and ``tensorlake ingest coco IMAGES
+ANNOTATIONS DEST``: the ingestion sources from the command line.
+
+S3 sources and destinations share ``--endpoint-url`` and ``--profile``; access keys come
+from the standard AWS variables or the profile, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tensorlake.ingest.classification import ingest_classification
+
+__all__ = ["add_parser", "s3_creds"]
+
+
+def add_parser(sub: Any) -> None:
+    ingest = sub.add_parser("ingest", help="create a dataset from a folder, S3 prefix or COCO files")
+    kinds = ingest.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    classification = kinds.add_parser(
+        "classification",
+        help="an image-classification folder: <class>/<file> or <split>/<class>/<file>",
+    )
+    classification.add_argument("src", help="a local folder or s3://bucket/prefix/")
+    classification.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
+    _common(classification)
+    classification.set_defaults(func=_classification)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (default 0)")
+    parser.add_argument(
+        "--checkpoint", type=int, default=0, metavar="N", help="commit every N files (0: never)"
+    )
+    parser.add_argument("--link", action="store_true", help="link the files instead of copying")
+    parser.add_argument("--endpoint-url", help="an S3-compatible endpoint, e.g. http://host:9000")
+    parser.add_argument("--profile", help="an AWS profile for the S3 source and destination")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    parser.add_argument("--resume", action="store_true", help="continue an unfinished ingest")
+    parser.add_argument(
+        "--ignore-errors", action="store_true", help="skip unreadable files (they are reported)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
+    """The creds of ``url`` from ``--endpoint-url`` and ``--profile`` (None unless S3)."""
+    if not str(url).startswith("s3://"):
+        return None
+    creds = {"endpoint_url": args.endpoint_url, "profile_name": args.profile}
+    return {k: v for k, v in creds.items() if v} or None
+
+
+def _classification(args: argparse.Namespace) -> int:
+    ingest_classification(
+        args.src,
+        args.dest,
+        src_creds=s3_creds(args, args.src),
+        dest_creds=s3_creds(args, args.dest),
+        link=args.link,
+        num_workers=args.workers,
+        checkpoint_interval=args.checkpoint,
+        resume=args.resume,
+        ignore_errors=args.ignore_errors,
+        progressbar=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    return 0

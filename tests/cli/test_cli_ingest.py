@@ -1,0 +1,52 @@
+"""``tensorlake ingest ...``: the sources from the command line; mistakes are one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import tensorlake as tl
+from tests.ingest.test_classification import _folder, _tree
+
+ROOT = str(Path(tl.__file__).resolve().parents[1])
+CLI = [sys.executable, "-m", "tensorlake.cli.main"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_ingest_classification_from_the_command_line(tmp_path):
+    src = _folder(tmp_path / "src", _tree(splits=("train", "test")))
+    out = _run(
+        "ingest",
+        "classification",
+        str(src),
+        str(tmp_path / "ds"),
+        "--workers",
+        "2",
+        "--checkpoint",
+        "6",
+        "--no-progress",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Ingested 18 rows" in out.stdout and "splits" in out.stdout
+    ds = tl.load(tmp_path / "ds", read_only=True)
+    assert len(ds) == 18 and ds.splits.info.class_names == ["train", "test"]
+    assert sum("Auto-commit during compute" in (c["message"] or "") for c in ds.commits) == 3
+
+
+def test_user_mistakes_are_one_line_on_stderr(tmp_path):
+    for args, message in (
+        (
+            ["ingest", "classification", str(tmp_path / "none"), str(tmp_path / "ds")],
+            "does not exist",
+        ),
+        (["ingest", "classification", str(tmp_path), str(tmp_path / "ds")], "No images"),
+        (["info", str(tmp_path / "nothing")], "No dataset"),
+    ):
+        out = _run(*args)
+        assert out.returncode == 1
+        assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
