@@ -281,28 +281,61 @@ class Dataset:
     def add_creds_key(self, creds_key: str, managed: bool = False) -> None:
         """Declare the name of credentials that links may use (``tl.link(url, creds_key=)``).
 
-        Only the name is stored with the dataset; give the secrets in each session with
-        ``populate_creds``.
+        Only the name is stored with the dataset, never a secret. A plain key needs its
+        secrets in each session (``populate_creds``). A managed key (``managed=True``) is
+        resolved by every process that opens its links, compute workers included, from
+        the standard AWS sources, in this order:
+
+        1. ``TENSORLAKE_CREDS_<KEY>_AWS_ACCESS_KEY_ID``, ``..._AWS_SECRET_ACCESS_KEY``,
+           ``..._AWS_SESSION_TOKEN``, ``..._ENDPOINT_URL``, ``..._AWS_REGION``, when any is
+           set (``<KEY>``: the key upper-cased, every character but A-Z and 0-9 as ``_``);
+        2. the AWS profile named ``creds_key`` in the AWS config or credentials file;
+        3. else reading (or appending with ``verify``) raises ``DatasetError``.
+
+        ``populate_creds`` still overrides a managed key for the session. Adding a known
+        key again changes nothing, except that ``managed=True`` makes a plain key managed;
+        ``change_creds_management`` switches either way.
+
+        Example::
+
+            ds.add_creds_key("raw", managed=True)
+            ds.images.append(tl.link("s3://raw-bucket/img/1.jpg", creds_key="raw"))
+            # on each machine: an AWS profile "raw", or TENSORLAKE_CREDS_RAW_AWS_ACCESS_KEY_ID
+            # and TENSORLAKE_CREDS_RAW_AWS_SECRET_ACCESS_KEY in the environment
         """
-        if managed:
-            raise DatasetError("managed credentials need a hosting platform; tensorlake has none.")
         if not isinstance(creds_key, str) or not creds_key:
             raise LinkError(f"creds_key must be a non-empty string, got {creds_key!r}.")
-        self._core.add_creds_key(creds_key)
+        self._core.add_creds_key(creds_key, True if managed else None)
+
+    def change_creds_management(self, creds_key: str, managed: bool) -> None:
+        """Make a known creds key managed (``True``) or plain (``False``); see
+        ``add_creds_key``. A plain key needs ``populate_creds`` in each session again."""
+        self._known_creds_key(creds_key)
+        self._core.add_creds_key(creds_key, bool(managed))
 
     def populate_creds(self, creds_key: str, creds: dict[str, Any] | None) -> None:
         """Give this session the credentials behind ``creds_key`` (S3 keys, endpoint,
-        region, as for ``tl.load``). They are kept in memory only, never stored."""
-        if creds_key not in self._core.links.creds_keys:
-            raise DatasetError(
-                f"Unknown creds key '{creds_key}'. Add it first with "
-                f"ds.add_creds_key('{creds_key}'). Known keys: {self._core.links.creds_keys}."
-            )
+        region, as for ``tl.load``). They are kept in memory only, never stored; for a
+        managed key they take the place of what this process would resolve (and travel
+        to compute workers, like any populated creds)."""
+        self._known_creds_key(creds_key)
         self._core.links.set_creds(creds_key, creds)
 
     def get_creds_keys(self) -> list[str]:
-        """The creds keys links of this dataset may name."""
+        """The creds keys links of this dataset may name, managed or not."""
         return list(self._core.links.creds_keys)
+
+    def get_managed_creds_keys(self) -> list[str]:
+        """The managed creds keys (sorted): those each process resolves itself."""
+        return sorted(self._core.links.managed)
+
+    def _known_creds_key(self, creds_key: str) -> None:
+        if creds_key not in self._core.links.creds_keys:
+            raise DatasetError(
+                f"Unknown creds key '{creds_key}'. Add it first with "
+                f"ds.add_creds_key('{creds_key}') (or managed=True). "
+                f"Known keys: {self._core.links.creds_keys}."
+            )
 
     @property
     def link_policy(self) -> str:

@@ -24,6 +24,7 @@ from tensorlake.engine.htypes import codec
 from tensorlake.engine.htypes.base import UNSET
 from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.links.companions import LINK_ARGS, companion_metas, companion_names
+from tensorlake.engine.links.managed import MANAGED_CREDS_KEYS, check_env_name_free
 from tensorlake.engine.links.reader import LinkReader, check_policy
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.lock.writer_lock import WriterLock
@@ -137,6 +138,9 @@ class DatasetCore:
         self.groups = manifest.groups
         self.links.creds_keys = manifest.creds_keys
         self.settings = manifest.settings
+        self.links.set_managed(
+            frozenset(self.settings.get(MANAGED_CREDS_KEYS, ())) & set(manifest.creds_keys)
+        )
         self.engines = {
             name: self._new_engine(s.meta, s.table) for name, s in manifest.tensors.items()
         }
@@ -204,12 +208,32 @@ class DatasetCore:
         self.changes.info_updated(tensor)
         self.changed()
 
-    def add_creds_key(self, key: str) -> None:
-        """Let links name the credentials ``key`` (the name is stored, never a secret)."""
+    def add_creds_key(self, key: str, managed: bool | None = None) -> None:
+        """Let links name the credentials ``key`` (the name is stored, never a secret).
+
+        ``managed`` True or False makes a key (new or known) managed or not: each process
+        then resolves it itself (``engine/links/managed.py``); None leaves a known key as
+        it is (a new one unmanaged).
+        """
         self.check_writable()
-        if key not in self.links.creds_keys:
-            self.links.creds_keys.append(key)
-            self.changed()
+        links = self.links
+        if managed:
+            check_env_name_free(key, links.managed)
+        new = key not in links.creds_keys
+        if new:
+            links.creds_keys.append(key)
+        if managed is not None and managed != (key in links.managed):
+            keys = links.managed | {key} if managed else links.managed - {key}
+            # the stored form: a setting, which a tensorlake without managed keys keeps
+            # and ignores (a sorted list: the same keys, the same bytes)
+            if keys:
+                self.settings[MANAGED_CREDS_KEYS] = sorted(keys)
+            else:
+                self.settings.pop(MANAGED_CREDS_KEYS, None)
+            links.set_managed(frozenset(keys))
+        elif not new:
+            return
+        self.changed()
 
     def set_link_policy(self, policy: str) -> None:
         self.check_writable()

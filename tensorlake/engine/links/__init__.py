@@ -2,6 +2,7 @@
 
 * :mod:`.sample` - ``tl.link`` and the ``LinkedSample`` a link row holds.
 * :mod:`.resolver` - credentials by key (memory only), one storage per root, inspection.
+* :mod:`.managed` - managed creds keys: each process finds their credentials itself.
 * :mod:`.companions` - the hidden shape and sample-info tensors of a link tensor.
 * :mod:`.reader` - fetching, decoding and verifying linked objects; the link policy.
 

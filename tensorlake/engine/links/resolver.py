@@ -1,4 +1,5 @@
-"""Opening linked objects: credentials by key (memory only), one storage per root, and
+"""Opening linked objects: credentials by key (populated in memory, or managed: resolved
+by each process, ``managed.py``), one storage per root, and
 what ingest learns about each object (format, shape, and its version: S3 ETag, HTTP
 ETag / Last-Modified, local mtime+inode), so a reader can tell when a bucket changed
 under a dataset."""
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 from tensorlake import config
 from tensorlake.compression import detect_image_format, read_image_shape
+from tensorlake.engine.links.managed import resolve_managed
 from tensorlake.engine.links.sample import LinkedSample
 from tensorlake.errors import DatasetError, FormatError, KeyNotFoundError, SampleError
 from tensorlake.storage import ObjectInfo, Storage, from_url
@@ -43,19 +45,32 @@ class LinkedObject:
 
 
 class LinkResolver:
-    """Opens linked objects: credentials by key (memory only) and one storage per root."""
+    """Opens linked objects: credentials by key and one storage per root.
 
-    def __init__(self, creds_keys: list[str]) -> None:
+    A key's credentials are, first, those populated in this session (``set_creds``,
+    memory only); else, for a managed key, what this process finds in its environment
+    or AWS profile files (``resolve_managed``: used to open the storage, never kept, so
+    never pickled); else an error.
+    """
+
+    def __init__(self, creds_keys: list[str], managed: frozenset[str] = frozenset()) -> None:
         self.creds_keys = creds_keys  # the dataset's list (stored, names only)
+        self.managed = managed  # the keys each process resolves itself (stored, names only)
         self.creds: dict[str, dict[str, Any] | None] = {}  # populated secrets, never stored
         self._storages: dict[tuple[str, str, str | None], Storage] = {}
         self._lock = threading.Lock()
 
-    def __getstate__(self) -> dict[str, Any]:  # to compute workers: keys and creds only
-        return {"creds_keys": list(self.creds_keys), "creds": dict(self.creds)}
+    def __getstate__(self) -> dict[str, Any]:
+        # to compute workers: the keys and the populated creds; a worker resolves the
+        # managed keys itself, so no secret found in this process's environment travels
+        return {
+            "creds_keys": list(self.creds_keys),
+            "managed": sorted(self.managed),
+            "creds": dict(self.creds),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["creds_keys"])  # type: ignore[misc]
+        self.__init__(state["creds_keys"], frozenset(state.get("managed", ())))  # type: ignore[misc]
         self.creds = state["creds"]
 
     # -- credentials -------------------------------------------------------------------
@@ -63,25 +78,41 @@ class LinkResolver:
         if key is not None and key not in self.creds_keys:
             raise SampleError(
                 f"creds key '{key}' is not in the dataset. Add it with "
-                f"ds.add_creds_key('{key}') and give its credentials with "
+                f"ds.add_creds_key('{key}', managed=True) (each process finds the "
+                f"credentials in its environment or AWS profile '{key}'), or with "
+                f"ds.add_creds_key('{key}') and give them with "
                 f"ds.populate_creds('{key}', {{...}}). Known keys: {self.creds_keys}."
             )
 
     def set_creds(self, key: str, creds: dict[str, Any] | None) -> None:
         with self._lock:
             self.creds[key] = dict(creds) if creds is not None else None
-            for cached in [k for k in self._storages if k[2] == key]:
-                del self._storages[cached]  # reopen with the new credentials
+            self._forget(key)
+
+    def set_managed(self, managed: frozenset[str]) -> None:
+        """Which keys are managed (a dataset version's setting)."""
+        with self._lock:
+            for key in self.managed ^ managed:
+                self._forget(key)
+            self.managed = managed
+
+    def _forget(self, key: str) -> None:
+        for cached in [k for k in self._storages if k[2] == key]:
+            del self._storages[cached]  # reopen with the new credentials
 
     def _creds(self, key: str | None) -> dict[str, Any] | None:
         if key is None:
             return None  # the environment's default credentials
-        if key not in self.creds:
-            raise DatasetError(
-                f"No credentials for creds key '{key}' in this session: they are never "
-                f"stored with the dataset. Call ds.populate_creds('{key}', {{...}}) first."
-            )
-        return self.creds[key]
+        if key in self.creds:
+            return self.creds[key]  # populated in this session: overrides a managed key
+        if key in self.managed:
+            return resolve_managed(key)
+        raise DatasetError(
+            f"No credentials for creds key '{key}' in this session: they are never "
+            f"stored with the dataset. Call ds.populate_creds('{key}', {{...}}) first, or "
+            f"make the key managed, ds.add_creds_key('{key}', managed=True), to have each "
+            "process find them in its environment or AWS profile files."
+        )
 
     # -- objects -----------------------------------------------------------------------
     def locate(self, link: LinkedSample) -> tuple[Storage, str]:

@@ -2,7 +2,8 @@
 
 A link row stores the object's URL and the *name* of the credentials to read it with
 (a creds key); the secrets themselves live only in memory (``ds.populate_creds``) and
-are supplied again by each reader.
+are supplied again by each reader, or, for a managed key, found by each process in its
+environment (``managed.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class LinkedSample:
 
 def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkedSample:
     """Refer to an object instead of copying it: a local path, ``file://``, ``s3://bucket/key``
-    or ``http(s)://`` URL. ``creds_key`` names credentials given with ``ds.populate_creds``.
+    or ``http(s)://`` URL. ``creds_key`` names credentials given with ``ds.populate_creds``
+    or, for a managed key (``ds.add_creds_key(key, managed=True)``), found by each process.
 
     Example::
 
