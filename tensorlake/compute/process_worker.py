@@ -45,6 +45,9 @@ _process: dict[str, Any] = {}  # this worker's job, stages, storage, input, prog
 def init_process(job: Job, progress: Any, parent_pid: int, stages: list[Stage] | None) -> None:
     """Process-pool initializer: install the job once per worker process (``stages``
     when the worker was forked, else from ``job.stages``)."""
+    if job.environ is not None:  # not forked: the caller's environment, as a fork has it
+        os.environ.clear()
+        os.environ.update(job.environ)
     if stages is None:
         assert job.stages is not None
         stages = pickle.loads(job.stages)

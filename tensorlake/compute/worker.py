@@ -52,6 +52,10 @@ class Job:
     input_dataset: tuple[str, dict | None, str] | None = None  # url, creds, commit id
     links: LinkResolver | None = None  # creds keys and the creds populated (memory only)
     stages: bytes | None = None  # list[Stage] by cloudpickle, for workers that are not forked
+    # the caller's environment, for workers that are not forked: a forkserver started
+    # earlier would otherwise hand them the environment of that moment (credentials
+    # set since, TENSORLAKE_* settings)
+    environ: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -112,3 +112,43 @@ def test_a_bad_start_method_is_a_clear_error(tmp_path, monkeypatch):
     ds.create_tensor("x", dtype="int64")
     with pytest.raises(ValueError, match="TENSORLAKE_START_METHOD must be one of"):
         make_rows().eval(range(4), ds, num_workers=2, progressbar=False)
+
+
+def test_forkserver_workers_see_the_environment_of_each_eval(tmp_path):
+    """A forkserver is started once; its workers must still see what the caller's
+    environment is at each eval (credentials set since, TENSORLAKE_* settings)."""
+    script = textwrap.dedent(
+        """
+        import json, os, sys
+        import tensorlake as tl
+
+        @tl.compute
+        def env(i, sample_out):
+            sample_out.value.append(os.environ.get("TL_TEST_VALUE", "unset"))
+
+        def run(path):
+            ds = tl.empty(path)
+            ds.create_tensor("value", htype="text")
+            env().eval(range(4), ds, num_workers=2, progressbar=False)
+            return sorted(set(ds.value.numpy(aslist=True)))
+
+        if __name__ == "__main__":
+            first = run(sys.argv[1] + "/a")  # starts the forkserver
+            os.environ["TL_TEST_VALUE"] = "set later"
+            second = run(sys.argv[1] + "/b")
+            print(json.dumps([first, second]))
+        """
+    )
+    path = tmp_path / "job.py"
+    path.write_text(script)
+    env = {**os.environ, "TENSORLAKE_START_METHOD": "forkserver"}
+    env.pop("TL_TEST_VALUE", None)
+    out = subprocess.run(
+        [sys.executable, str(path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [["unset"], ["set later"]]

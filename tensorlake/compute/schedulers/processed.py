@@ -102,7 +102,7 @@ def _start_processes(
         context = _context()
         fork = context.get_start_method() == "fork"
         if not fork:
-            job = dataclasses.replace(job, stages=_dump(stages))
+            job = dataclasses.replace(job, stages=_dump(stages), environ=dict(os.environ))
         progress_reader, progress_writer = context.Pipe(duplex=False)
         executor = ProcessPoolExecutor(
             num_workers,
