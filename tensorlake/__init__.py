@@ -21,6 +21,7 @@ from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, 
 from tensorlake.engine.htypes.sample import Sample, read
 from tensorlake.engine.links.sample import link
 from tensorlake.ingest.classification import ingest_classification, split_views
+from tensorlake.ingest.upload import UploadReport, upload
 from tensorlake.errors import (
     ConfigError,
     DatasetError,
@@ -81,6 +82,7 @@ __all__ = [
     "TensorlakeError",
     "TransformError",
     "UnknownHtypeError",
+    "UploadReport",
     "VersionError",
     "__version__",
     "break_lock",
@@ -95,4 +97,5 @@ __all__ = [
     "load",
     "read",
     "split_views",
+    "upload",
 ]

@@ -12,12 +12,12 @@ import argparse
 import sys
 
 from tensorlake._version import __version__
-from tensorlake.cli import datasets
+from tensorlake.cli import datasets, ingest, upload
 from tensorlake.errors import TensorlakeError
 
 __all__ = ["GROUPS", "build_parser", "main"]
 
-GROUPS = [datasets]
+GROUPS = [datasets, ingest, upload]
 """The command-group modules, in the order ``--help`` lists them."""
 
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tensorlake.api.dataset import Dataset
 from tensorlake.compression import detect_image_format, read_image_shape
 from tensorlake.compute import compute
@@ -41,18 +43,24 @@ SOURCES_TENSOR = "_sources"
 SPLITS_TENSOR = "splits"
 
 
+BATCH = 32
+"""Files per input item of the transform: rows are appended a batch at a time, which
+costs a fraction of appending them one by one."""
+
+
 @dataclass(slots=True)
 class _Plan:
     """What every row needs: its label, its split, and the files read after it."""
 
     source: FileSource
     todo: list[str]  # keys to ingest, in row order
-    labels: dict[str, int]  # key -> class id
-    splits: dict[str, int] | None  # key -> split id, for split layouts
+    labels: dict[str, np.ndarray]  # key -> class id, as the stored (1,) uint32 row
+    splits: dict[str, np.ndarray] | None  # key -> split id, for split layouts
     images: str
     label_tensor: str
     link: bool
     creds_key: str | None
+    skip_bad: bool  # ignore_errors: a bad file is left out (and reported), not raised
     _position: dict[str, int] = field(default_factory=dict)
 
     def after(self, key: str) -> list[str]:
@@ -63,21 +71,32 @@ class _Plan:
 
 
 @compute
-def _classify(key: str, sample_out: Any, plan: _Plan) -> None:
-    """One file -> one row (image or link, label, split, where it came from)."""
+def _classify(batch: list[str], sample_out: Any, plan: _Plan) -> None:
+    """A batch of files -> their rows (image or link, label, split, where it came from)."""
     source = plan.source
-    where = source.location(key)
-    if plan.link:
-        image: Any = make_link(where, creds_key=plan.creds_key)
-    else:
-        source.read_ahead(plan.after(key))
-        data = source.read(key)
-        _check_image(data, where)
-        image = Sample(data=data)
-    row = {plan.images: image, plan.label_tensor: plan.labels[key], SOURCES_TENSOR: where}
+    rows: dict[str, list[Any]] = {plan.images: [], plan.label_tensor: [], SOURCES_TENSOR: []}
     if plan.splits is not None:
-        row[SPLITS_TENSOR] = plan.splits[key]
-    sample_out.append(row)
+        rows[SPLITS_TENSOR] = []
+    for key in batch:
+        where = source.location(key)
+        if plan.link:
+            image: Any = make_link(where, creds_key=plan.creds_key)
+        else:
+            source.read_ahead(plan.after(key))
+            data = source.read(key)
+            try:
+                _check_image(data, where)
+            except SampleError:
+                if plan.skip_bad:
+                    continue
+                raise
+            image = Sample(data=data)
+        rows[plan.images].append(image)
+        rows[plan.label_tensor].append(plan.labels[key])
+        rows[SOURCES_TENSOR].append(where)
+        if plan.splits is not None:
+            rows[SPLITS_TENSOR].append(plan.splits[key])
+    sample_out.extend(rows)
 
 
 def _check_image(data: bytes, where: str) -> None:
@@ -120,8 +139,9 @@ def ingest_classification(
     ``src_creds``: S3 credentials of the source (keys, ``endpoint_url`` for any
     S3-compatible server, or ``profile_name``). ``link=True`` stores ``link[image]``
     rows pointing at the source files instead of copying them (``creds_key`` names
-    the dataset's credentials for them). ``num_workers``, ``checkpoint_interval``,
-    ``ignore_errors`` and ``progressbar`` are ``eval``'s; ``resume=True`` continues an
+    the dataset's credentials for them). ``num_workers``, ``checkpoint_interval`` (in
+    files, rounded up to whole batches of 32), ``ignore_errors`` and ``progressbar`` are
+    ``eval``'s; ``resume=True`` continues an
     ingest that stopped, from its last checkpoint. ``shuffle=True`` appends the new
     files in a random (seeded, reproducible) order instead of sorted; Deep Lake
     shuffles by default, tensorlake does not: sorted rows make reruns and resumes
@@ -165,7 +185,9 @@ def ingest_classification(
     split_ids = None
     if found.splits:
         names = list(ds[SPLITS_TENSOR].info.class_names)
-        split_ids = {k: names.index(found.split_of[k]) for k in todo}
+        split_rows = {s: _label_row(names.index(s)) for s in found.splits}
+        split_ids = {k: split_rows[found.split_of[k]] for k in todo}
+    label_rows = {name: _label_row(i) for name, i in class_ids.items()}
     if link and src_creds:  # readers give the same credentials under this key
         creds_key = creds_key or "source"
         if creds_key not in ds.get_creds_keys():
@@ -174,23 +196,26 @@ def ingest_classification(
     plan = _Plan(
         source,
         todo,
-        {k: class_ids[found.class_of[k]] for k in todo},
+        {k: label_rows[found.class_of[k]] for k in todo},
         split_ids,
         images,
         labels,
         link,
         creds_key,
+        ignore_errors,
     )
+    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     run_transform(
         _classify(plan=plan),
-        todo,
+        batches,
         ds,
         created,
         report,
         num_workers=num_workers,
-        checkpoint_interval=checkpoint_interval,
+        checkpoint_interval=-(-checkpoint_interval // BATCH),
         ignore_errors=ignore_errors,
         progressbar=progressbar,
+        find_failed=lambda: _missing(ds, source, todo),
     )
     if summary:
         print(report)
@@ -297,6 +322,20 @@ def _check_schema(ds: Dataset, found: _Found, images: str, labels: str) -> None:
         new = [s for s in found.splits if s not in known]
         if new:
             ds[SPLITS_TENSOR].info.update(class_names=known + new)
+
+
+def _missing(ds: Dataset, source: FileSource, todo: list[str]) -> list[str]:
+    """The files of ``todo`` the rows do not hold: those that failed (left out of their
+    batch, or with it when the batch itself failed)."""
+    held = set(ds[SOURCES_TENSOR].numpy(aslist=True))
+    return [k for k in todo if source.location(k) not in held]
+
+
+def _label_row(class_id: int) -> np.ndarray:
+    """A class id as the row a class_label tensor stores (shared: rows are not changed)."""
+    row = np.array([class_id], dtype=np.uint32)
+    row.flags.writeable = False
+    return row
 
 
 def _has_tensor(ds: Dataset, name: str) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,11 +121,13 @@ def run_transform(
     checkpoint_interval: int,
     ignore_errors: bool,
     progressbar: bool,
+    find_failed: Callable[[], list[str]] | None = None,
 ) -> None:
     """Append ``transform``'s rows of ``items`` to ``ds`` and commit them with ``report``
     (``report.rows`` and ``report.failed`` are filled in). A row that fails validation
     (a corrupt file) is a ``SampleError`` naming it, chained to the eval's
-    ``TransformError`` (which says where it stopped)."""
+    ``TransformError`` (which says where it stopped). ``find_failed``: the source's own
+    list of what failed with ``ignore_errors`` (default: the items the eval skipped)."""
     if not items:  # nothing new at the source: no commit
         return
     started = time.perf_counter()
@@ -147,8 +150,18 @@ def run_transform(
             done = err.samples_processed or 0
             raise SampleError(f"{cause} Last checkpoint: {done} samples processed.") from err
         raise
-    report.failed += [str(items[i]) for i in result.failed_indices]
     report.rows += result.samples
+    if find_failed is not None:
+        failed = find_failed()
+        report.failed += failed
+        if failed:  # the eval saw no failure: the source left these out itself
+            warnings.warn(
+                f"{len(failed)} of {len(failed) + report.rows} files failed and were skipped "
+                f"({_some(failed)}); ds.info['{INFO_KEY}']['failed'] lists them all.",
+                stacklevel=3,
+            )
+    else:
+        report.failed += [str(items[i]) for i in result.failed_indices]
     report.seconds += time.perf_counter() - started
     ds.info[INFO_KEY] = report.to_dict()
     ds.commit(f"Ingested {report.rows} rows from {report.source}")

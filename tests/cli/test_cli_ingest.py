@@ -18,7 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_ingest_classification_from_the_command_line(tmp_path):
-    src = _folder(tmp_path / "src", _tree(splits=("train", "test")))
+    src = _folder(tmp_path / "src", _tree(splits=("train", "test"), per_class=20))
     out = _run(
         "ingest",
         "classification",
@@ -27,14 +27,15 @@ def test_ingest_classification_from_the_command_line(tmp_path):
         "--workers",
         "2",
         "--checkpoint",
-        "6",
+        "64",
         "--no-progress",
     )
     assert out.returncode == 0, out.stderr
-    assert "Ingested 18 rows" in out.stdout and "splits" in out.stdout
+    assert "Ingested 120 rows" in out.stdout and "splits" in out.stdout
     ds = tl.load(tmp_path / "ds", read_only=True)
-    assert len(ds) == 18 and ds.splits.info.class_names == ["train", "test"]
-    assert sum("Auto-commit during compute" in (c["message"] or "") for c in ds.commits) == 3
+    assert len(ds) == 120 and ds.splits.info.class_names == ["train", "test"]
+    # every 64 files (2 batches of 32): after 64 and at the end
+    assert sum("Auto-commit during compute" in (c["message"] or "") for c in ds.commits) == 2
 
 
 def test_user_mistakes_are_one_line_on_stderr(tmp_path):

@@ -118,7 +118,7 @@ def test_a_corrupt_image_names_the_file_or_is_skipped_and_recorded(tmp_path):
     with pytest.raises(tl.SampleError, match=r"cat/001\.jpg is a truncated JPEG"):
         tl.ingest_classification(src, tmp_path / "ds", progressbar=False, summary=False)
     assert not tl.exists(tmp_path / "ds")  # a failed first ingest leaves nothing
-    with pytest.warns(UserWarning, match="2 of 6 input items failed"):
+    with pytest.warns(UserWarning, match="2 of 6 files failed"):
         ds = tl.ingest_classification(
             src, tmp_path / "ds", ignore_errors=True, progressbar=False, summary=False
         )
@@ -174,7 +174,7 @@ def test_an_unfinished_dataset_needs_resume_or_overwrite(tmp_path):
     src = _folder(tmp_path / "src", _tree())
     ds = tl.empty(tmp_path / "ds")
     ds.create_tensor("images", htype="image", sample_compression="jpeg")
-    with pytest.raises(tl.IngestError, match="uncommitted changes.*resume=True"):
+    with pytest.raises(tl.IngestError, match=r"uncommitted changes.*resume=True"):
         tl.ingest_classification(src, tmp_path / "ds", progressbar=False)
     ds.commit("an images tensor")
     with pytest.raises(tl.IngestError, match="has no tensors"):
