@@ -71,7 +71,7 @@ class _Plan:
 
 
 @compute
-def _classify(batch: list[str], sample_out: Any, plan: _Plan) -> None:
+def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
     """A batch of files -> their rows (image or link, label, split, where it came from)."""
     source = plan.source
     rows: dict[str, list[Any]] = {plan.images: [], plan.label_tensor: [], SOURCES_TENSOR: []}
@@ -206,7 +206,7 @@ def ingest_classification(
     )
     batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     run_transform(
-        _classify(plan=plan),
+        classification_rows(plan=plan),
         batches,
         ds,
         created,
