@@ -10,6 +10,7 @@ from tensorlake.engine.htypes.bbox import BBoxHtype
 from tensorlake.engine.htypes.binary_mask import BinaryMaskHtype
 from tensorlake.engine.htypes.class_label import ClassLabelHtype
 from tensorlake.engine.htypes.image import IMAGE_HTYPES
+from tensorlake.engine.htypes.keypoints import KeypointsCocoHtype
 from tensorlake.engine.htypes.link import LinkHtype
 from tensorlake.engine.htypes.scalar import JsonHtype, TextHtype
 from tensorlake.errors import HtypeError, UnknownHtypeError
@@ -24,6 +25,7 @@ HTYPES: dict[str, Htype] = {
         ClassLabelHtype(),
         BBoxHtype(),
         BinaryMaskHtype(),
+        KeypointsCocoHtype(),
         Htype("embedding", "float32", ndims=(1,)),
         TextHtype(),
         JsonHtype(),
