@@ -363,10 +363,10 @@ class _Target:
         self._store.close()
 
     def _client(self, store: Any) -> Any:
-        # S3Storage has no public client: ``_client`` is the one it makes (creds,
-        # path-style addressing for endpoints, retries, timeouts, the shared session).
+        # the client S3Storage makes (creds, path-style addressing for endpoints, retries,
+        # timeouts, the shared session)
         try:
-            return store._client
+            return store.client
         except ValueError as err:  # botocore's "Invalid endpoint"
             raise IngestError(f"cannot upload to {self.url}: {err}") from err
         except Exception as err:

@@ -179,6 +179,13 @@ class S3Storage(Storage):
             client.close()
 
     @property
+    def client(self) -> Any:
+        """The boto3 S3 client this storage uses (made on first use in each process, from
+        its creds: endpoint, retries, timeouts), for work it has no method for, such as
+        managed multipart transfers of files."""
+        return self._client
+
+    @property
     def _client(self) -> Any:
         pid = os.getpid()
         if self._client_obj is None or self._client_pid != pid:
