@@ -20,8 +20,6 @@ from tensorlake.api.tensor import Tensor
 from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, compute
 from tensorlake.engine.htypes.sample import Sample, read
 from tensorlake.engine.links.sample import link
-from tensorlake.ingest.classification import ingest_classification, split_views
-from tensorlake.ingest.upload import UploadReport, upload
 from tensorlake.errors import (
     ConfigError,
     DatasetError,
@@ -49,6 +47,9 @@ from tensorlake.errors import (
     UnknownHtypeError,
     VersionError,
 )
+from tensorlake.ingest.classification import ingest_classification, split_views
+from tensorlake.ingest.coco import ingest_coco
+from tensorlake.ingest.upload import UploadReport, upload
 
 __all__ = [
     "ComputeFunction",
@@ -93,6 +94,7 @@ __all__ = [
     "empty",
     "exists",
     "ingest_classification",
+    "ingest_coco",
     "link",
     "load",
     "read",

@@ -11,12 +11,15 @@ import argparse
 from typing import Any
 
 from tensorlake.ingest.classification import ingest_classification
+from tensorlake.ingest.coco import ingest_coco
 
 __all__ = ["add_parser", "s3_creds"]
 
 
 def add_parser(sub: Any) -> None:
-    ingest = sub.add_parser("ingest", help="create a dataset from a folder, S3 prefix or COCO files")
+    ingest = sub.add_parser(
+        "ingest", help="create a dataset from a folder, S3 prefix or COCO files"
+    )
     kinds = ingest.add_subparsers(dest="source", metavar="SOURCE", required=True)
     classification = kinds.add_parser(
         "classification",
@@ -26,6 +29,14 @@ def add_parser(sub: Any) -> None:
     classification.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
     _common(classification)
     classification.set_defaults(func=_classification)
+    coco = kinds.add_parser("coco", help="COCO images and annotation files")
+    coco.add_argument("images", help="the images: a local folder or s3://bucket/prefix/")
+    coco.add_argument(
+        "annotations", nargs="+", help="annotation files: local paths, s3:// or http(s):// URLs"
+    )
+    coco.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
+    _common(coco)
+    coco.set_defaults(func=_coco)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +61,24 @@ def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
         return None
     creds = {"endpoint_url": args.endpoint_url, "profile_name": args.profile}
     return {k: v for k, v in creds.items() if v} or None
+
+
+def _coco(args: argparse.Namespace) -> int:
+    ingest_coco(
+        args.images,
+        args.annotations,
+        args.dest,
+        src_creds=s3_creds(args, args.images),
+        dest_creds=s3_creds(args, args.dest),
+        link=args.link,
+        num_workers=args.workers,
+        checkpoint_interval=args.checkpoint,
+        resume=args.resume,
+        ignore_errors=args.ignore_errors,
+        progressbar=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    return 0
 
 
 def _classification(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import tensorlake as tl
 from tests.ingest.test_classification import _folder, _tree
+from tests.ingest.test_coco import coco_dir  # noqa: F401 (a fixture)
 
 ROOT = str(Path(tl.__file__).resolve().parents[1])
 CLI = [sys.executable, "-m", "tensorlake.cli.main"]
@@ -51,3 +52,29 @@ def test_user_mistakes_are_one_line_on_stderr(tmp_path):
         assert out.returncode == 1
         assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_ingest_coco_from_the_command_line(coco_dir, tmp_path):  # noqa: F811 (the fixture)
+    out = _run(
+        "ingest",
+        "coco",
+        str(coco_dir / "images"),
+        str(coco_dir / "instances.json"),
+        str(coco_dir / "person_keypoints.json"),
+        str(tmp_path / "ds"),
+        "--workers",
+        "2",
+        "--no-progress",
+    )
+    assert out.returncode == 0, out.stderr
+    ds = tl.load(tmp_path / "ds", read_only=True)
+    assert len(ds) == 5 and ds.image_id.numpy().ravel().tolist() == [1, 2, 3, 4, 5]
+    assert {"images", "categories", "boxes", "masks", "keypoints"} <= set(ds.tensors)
+    bad = _run(
+        "ingest",
+        "coco",
+        str(coco_dir / "images"),
+        str(coco_dir / "nope.json"),
+        str(tmp_path / "ds2"),
+    )
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

@@ -263,7 +263,7 @@ class Htype:
                     f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}."
                 )
             return arr
-        raw = decompress(data, compression) if compression else data
+        raw = _decompress(meta, data, compression)
         dtype = np.dtype(meta.dtype or "uint8")
         if dtype == np.bool_:
             arr = unpack_bool(raw, shape)
@@ -287,6 +287,18 @@ class Htype:
     def data(self, value: Any, meta: TensorMeta, one_row: bool) -> dict[str, Any]:
         """``tensor.data()``: decoded rows as Python-friendly values."""
         return {"value": value}
+
+
+def _decompress(meta: TensorMeta, data: memoryview | bytes, compression: str | None) -> Any:
+    if not compression:
+        return data
+    try:
+        return decompress(data, compression)
+    except ValueError as err:  # a codec this version does not know (a newer writer's)
+        raise FormatError(
+            f"tensor '{meta.name}' stores samples as {compression!r}, which this version of "
+            f"tensorlake cannot read ({err}). Upgrade tensorlake."
+        ) from err
 
 
 def check_dtype(dtype: np.dtype, pending: Pending) -> None:
