@@ -24,12 +24,11 @@ from typing import Any
 import numpy as np
 
 from tensorlake.api.dataset import Dataset
-from tensorlake.compression import detect_image_format, read_image_shape
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.sample import link as make_link
-from tensorlake.errors import FormatError, IngestError, SampleError, TensorNotFoundError
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, is_hidden
+from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
+from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, check_image, is_hidden
 from tensorlake.ingest.run import IngestReport, open_dest, run_transform
 
 __all__ = ["SOURCES_TENSOR", "SPLIT_NAMES", "ingest_classification", "split_views"]
@@ -85,7 +84,7 @@ def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
             source.read_ahead(plan.after(key))
             data = source.read(key)
             try:
-                _check_image(data, where)
+                check_image(data, where)
             except SampleError:
                 if plan.skip_bad:
                     continue
@@ -97,21 +96,6 @@ def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
         if plan.splits is not None:
             rows[SPLITS_TENSOR].append(plan.splits[key])
     sample_out.extend(rows)
-
-
-def _check_image(data: bytes, where: str) -> None:
-    """A readable JPEG or PNG: its header parses and the file is not cut short (cheap:
-    the bytes themselves are stored, not decoded)."""
-    fmt = detect_image_format(data)
-    try:
-        if fmt is None:
-            raise FormatError("not a JPEG or PNG image")
-        read_image_shape(data)
-    except FormatError as err:
-        raise SampleError(f"{where} is not a readable image: {err}") from None
-    end = data[-12:]
-    if (fmt == "jpeg" and b"\xff\xd9" not in end) or (fmt == "png" and b"IEND" not in end):
-        raise SampleError(f"{where} is a truncated {fmt.upper()} file (its end is missing).")
 
 
 def ingest_classification(

@@ -16,7 +16,6 @@ are dropped (pycocotools fails on some of them).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ import numpy as np
 
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import delete
-from tensorlake.compression import detect_image_format, read_image_shape
 from tensorlake.compression.coco_rle import COCO_RLE, RleMasks, check_rle, counts_from_runs, rle_row
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
@@ -34,13 +32,17 @@ from tensorlake.engine.links.sample import link as make_link
 from tensorlake.errors import (
     FormatError,
     IngestError,
-    KeyNotFoundError,
     SampleError,
-    StorageError,
 )
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, is_hidden
+from tensorlake.ingest.coco_annotations import (
+    NOT_STORED,
+    CocoImage,
+    MergedAnnotations,
+    read_annotation_file,
+    some_ids,
+)
+from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, check_image, is_hidden
 from tensorlake.ingest.run import IngestReport, open_dest, run_transform
-from tensorlake.storage import from_url
 
 __all__ = ["COCO_KEYS", "DEFAULT_CREDS_KEY", "ingest_coco"]
 
@@ -61,41 +63,6 @@ _COCO_KEY = {tensor: key for key, tensor in COCO_KEYS.items()}
 DEFAULT_CREDS_KEY = "source"
 """The creds key of links to an S3 images_directory read with src_creds (as for
 ``ingest_classification``), unless ``image_creds_key`` names another."""
-
-_REQUIRED = ("images", "annotations", "categories")
-_NOT_STORED = ("id", "num_keypoints")  # annotation keys no tensor holds: ignored anyway
-_SHOWN = 5  # offending ids named in an error
-
-
-@dataclass(frozen=True, slots=True)
-class _Object:
-    """One annotation, checked: what its row needs of it."""
-
-    id: Any  # the annotation's id, for messages
-    label: int  # index into the category-id order
-    bbox: tuple[float, float, float, float]
-    area: float
-    iscrowd: int
-    segmentation: Any  # polygons (list of lists), an RLE dict, or None
-    keypoints: tuple[float, ...] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Image:
-    """One item: an image and its objects (``str``: its file, for the report)."""
-
-    id: int
-    file_name: str
-    height: int
-    width: int
-    objects: tuple[_Object, ...]
-    ahead: tuple[str, ...] = ()  # the files read next, for a remote source's prefetch
-
-    def __str__(self) -> str:
-        return self.file_name
-
-    def __repr__(self) -> str:
-        return f"COCO image {self.id} ({self.file_name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +128,9 @@ def ingest_coco(
     )
     if not files:
         raise IngestError("annotation_files is empty: name at least one COCO JSON file.")
-    coco = _Merged()
+    coco = MergedAnnotations()
     for f in files:
-        coco.add(os.fspath(f), _read_json(os.fspath(f), src_creds))
+        coco.add(os.fspath(f), read_annotation_file(os.fspath(f), src_creds))
     report = IngestReport(source=source.url)
     names = _tensor_names(key_to_tensor_mapping, ignore_keys, image_params)
     if "masks" in names and coco.has("segmentation"):
@@ -217,242 +184,6 @@ def ingest_coco(
     return ds
 
 
-# -- the annotation files --------------------------------------------------------------
-
-
-def _read_json(location: str, creds: dict[str, Any] | None) -> dict[str, Any]:
-    try:
-        if "://" in location and not location.startswith("file://"):
-            parent, _, name = location.rstrip("/").rpartition("/")
-            scheme_creds = creds if location.startswith("s3://") else None
-            raw = from_url(parent, creds=scheme_creds, read_only=True).get(name)
-        else:
-            with open(os.path.expanduser(location.removeprefix("file://")), "rb") as f:
-                raw = f.read()
-    except (KeyNotFoundError, FileNotFoundError, IsADirectoryError) as err:
-        raise IngestError(f"The annotation file {location} does not exist.") from err
-    except (StorageError, OSError, ValueError) as err:
-        raise IngestError(f"Cannot read the annotation file {location}: {err}") from err
-    try:
-        data = json.loads(raw)
-    except ValueError as err:
-        raise IngestError(
-            f"The annotation file {location} is not JSON ({err}); expected a COCO file."
-        ) from err
-    if not isinstance(data, dict) or any(not isinstance(data.get(k), list) for k in _REQUIRED):
-        found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise IngestError(
-            f"{location} is not a COCO annotation file: expected lists 'images', "
-            f"'annotations' and 'categories', found {found}."
-        )
-    return data
-
-
-class _Merged:
-    """The annotation files merged: images by id, categories by id, annotations by id
-    (an annotation in several files, e.g. instances and person_keypoints, is one
-    object with the keys of both; a key given differently is an error)."""
-
-    def __init__(self) -> None:
-        self.images: dict[int, dict[str, Any]] = {}
-        self.categories: dict[int, dict[str, Any]] = {}
-        self.annotations: list[dict[str, Any]] = []
-        self._by_id: dict[Any, dict[str, Any]] = {}
-        self._keys: set[str] = set()
-
-    def has(self, key: str) -> bool:
-        return key in self._keys
-
-    def add(self, location: str, data: dict[str, Any]) -> None:
-        for img in data["images"]:
-            missing = [k for k in ("id", "file_name", "height", "width") if k not in img]
-            if missing:
-                raise IngestError(f"{location}: an image has no {missing}: {_short(img)}.")
-            if not isinstance(img["id"], int) or isinstance(img["id"], bool):
-                raise IngestError(f"{location}: image ids are integers, got {_short(img)}.")
-            _merge(self.images, img["id"], img, location, "image")
-        for cat in data["categories"]:
-            if "id" not in cat or "name" not in cat:
-                raise IngestError(f"{location}: a category has no 'id' or 'name': {_short(cat)}.")
-            _merge(self.categories, cat["id"], cat, location, "category")
-        earlier = dict(self._by_id)
-        for ann in data["annotations"]:
-            for key in ("image_id", "category_id", "bbox"):
-                if key not in ann:
-                    raise IngestError(f"{location}: an annotation has no '{key}': {_short(ann)}.")
-            self._keys.update(ann)
-            if "id" in ann and ann["id"] in earlier:
-                _merge(self._by_id, ann["id"], ann, location, "annotation")
-                continue
-            ann = dict(ann)
-            self.annotations.append(ann)
-            if "id" in ann:
-                self._by_id[ann["id"]] = ann
-
-    def items(
-        self, names: dict[str, str], report: IngestReport
-    ) -> tuple[list[_Image], list[str], list[list[int]], str]:
-        """Every image with its checked objects, in image-id order; the keypoint names,
-        the skeleton (0-based) and the keypoints' dtype."""
-        order = sorted(self.categories)
-        label = {cid: i for i, cid in enumerate(order)}
-        kp_names, skeleton = self._keypoint_schema()
-        objects: dict[int, list[_Object]] = {i: [] for i in self.images}
-        bad: dict[str, list[Any]] = {}
-        outside = short = 0
-        fractional = False
-        for ann in self.annotations:
-            img = self.images.get(ann["image_id"])
-            if img is None:
-                bad.setdefault("image ids not in 'images'", []).append(ann["image_id"])
-                continue
-            if ann["category_id"] not in label:
-                bad.setdefault("category ids not in 'categories'", []).append(ann["category_id"])
-                continue
-            bbox = ann["bbox"]
-            if not _numbers(bbox, 4):
-                bad.setdefault("bboxes that are not 4 numbers", []).append(ann.get("id"))
-                continue
-            segm, problem, out, dropped = _segmentation(ann.get("segmentation"), img)
-            if problem:
-                bad.setdefault(problem, []).append(ann.get("id"))
-                continue
-            outside += out
-            short += dropped
-            kps = ann.get("keypoints")
-            if kps is not None:
-                if not _numbers(kps, len(kp_names) * 3 if kp_names else None) or len(kps) % 3:
-                    bad.setdefault(
-                        f"keypoints that are not {3 * len(kp_names) or '3K'} numbers", []
-                    ).append(ann.get("id"))
-                    continue
-                fractional = fractional or any(float(v) != int(v) for v in kps)
-            objects[ann["image_id"]].append(
-                _Object(
-                    ann.get("id"),
-                    label[ann["category_id"]],
-                    (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])),
-                    float(ann.get("area", 0.0)),
-                    int(ann.get("iscrowd", 0)),
-                    segm,
-                    None if kps is None else tuple(kps),
-                )
-            )
-        if bad:
-            what = "; ".join(
-                f"{len(ids)} annotations with {why} ({_some(ids)})" for why, ids in bad.items()
-            )
-            raise IngestError(f"The COCO annotations are inconsistent: {what}.")
-        k = {len(o.keypoints) for objs in objects.values() for o in objs if o.keypoints}
-        if len(k) > 1:
-            raise IngestError(
-                f"Objects have different numbers of keypoint values ({sorted(k)}); a "
-                "keypoints tensor holds the same K keypoints for every object."
-            )
-        if not kp_names and k:
-            kp_names = [f"keypoint_{i}" for i in range(k.pop() // 3)]
-        if outside and "masks" in names:
-            report.notes.append(
-                f"{outside} polygons reach outside their image; their masks are clipped "
-                "to it (as pycocotools does)."
-            )
-        if short and "masks" in names:
-            report.notes.append(f"{short} polygons of fewer than 3 points were dropped.")
-        images = [
-            _Image(
-                i, str(img["file_name"]), int(img["height"]), int(img["width"]), tuple(objects[i])
-            )
-            for i, img in sorted(self.images.items())
-        ]
-        return images, kp_names, skeleton, "float32" if fractional else "int32"
-
-    def _keypoint_schema(self) -> tuple[list[str], list[list[int]]]:
-        schemas = {
-            (tuple(c["keypoints"]), tuple(map(tuple, c.get("skeleton") or ())))
-            for c in self.categories.values()
-            if c.get("keypoints")
-        }
-        if len(schemas) > 1:
-            raise IngestError(
-                "Categories name different keypoints; a keypoints tensor holds one set "
-                "(ingest each kind of object separately)."
-            )
-        if not schemas:
-            return [], []
-        names, skeleton = schemas.pop()
-        if any(not 1 <= i <= len(names) for pair in skeleton for i in pair):
-            raise IngestError(f"A keypoint skeleton names keypoints outside 1..{len(names)}.")
-        return list(names), [[a - 1, b - 1] for a, b in skeleton]  # COCO's are 1-based
-
-    def category(self, index: int) -> dict[str, Any]:
-        return self.categories[sorted(self.categories)[index]]
-
-
-def _merge(
-    into: dict[Any, dict[str, Any]], key: Any, entry: dict[str, Any], where: str, what: str
-) -> None:
-    old = into.setdefault(key, entry if what == "annotation" else dict(entry))
-    if old is entry:
-        return
-    for k, v in entry.items():
-        if k in old and old[k] != v:
-            raise IngestError(
-                f"{where}: {what} {key!r} has {k}={_short(v)}, but an earlier annotation "
-                f"file gives {_short(old[k])}."
-            )
-        old[k] = v
-
-
-def _segmentation(segm: Any, img: dict[str, Any]) -> tuple[Any, str, int, int]:
-    """(the segmentation to rasterise, what is wrong with it or "", polygons reaching
-    outside the image, polygons dropped for having fewer than 3 points)."""
-    if segm is None:
-        return None, "", 0, 0
-    h, w = int(img["height"]), int(img["width"])
-    if isinstance(segm, dict):
-        counts = segm.get("counts")
-        if list(segm.get("size") or ()) != [h, w]:
-            return None, "RLE sizes other than their image's", 0, 0
-        if isinstance(counts, list):  # uncompressed: runs that must cover the image
-            if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
-                return None, "RLE counts that do not cover their image", 0, 0
-        elif not isinstance(counts, str):
-            return None, "RLE counts that are not a string or a list", 0, 0
-        return segm, "", 0, 0
-    if not isinstance(segm, list) or not all(isinstance(p, list) for p in segm):
-        return None, "segmentations that are not polygons or RLE", 0, 0
-    if not all(_numbers(p, None) and len(p) % 2 == 0 for p in segm):
-        return None, "polygons that are not an even number of coordinates", 0, 0
-    kept = [p for p in segm if len(p) >= 6]
-    outside = sum(
-        1
-        for p in kept
-        if min(p[0::2]) < 0 or max(p[0::2]) > w or min(p[1::2]) < 0 or max(p[1::2]) > h
-    )
-    return kept, "", outside, len(segm) - len(kept)
-
-
-def _numbers(values: Any, n: int | None) -> bool:
-    return (
-        isinstance(values, (list, tuple))
-        and (n is None or len(values) == n)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _some(ids: list[Any]) -> str:
-    shown = ", ".join(map(repr, ids[:_SHOWN]))
-    return f"e.g. {shown}" + (", ..." if len(ids) > _SHOWN else "")
-
-
-# -- the tensors ----------------------------------------------------------------------
-
-
 def _tensor_names(
     mapping: dict[str, str] | None, ignore: Sequence[str] | None, image_params: dict | None
 ) -> dict[str, str]:
@@ -465,7 +196,7 @@ def _tensor_names(
             raise IngestError(f"Unknown COCO key {key!r}; valid keys: {valid}.")
         return COCO_KEYS.get(key, key)
 
-    ignore = [k for k in ignore or () if k not in _NOT_STORED]
+    ignore = [k for k in ignore or () if k not in NOT_STORED]
 
     names = {t: t for t in COCO_KEYS.values()}
     for key, name in (mapping or {}).items():
@@ -487,7 +218,7 @@ def _tensor_names(
 
 
 def _image_args(
-    params: dict[str, Any] | None, link: bool, images: list[_Image], report: IngestReport
+    params: dict[str, Any] | None, link: bool, images: list[CocoImage], report: IngestReport
 ) -> tuple[bool, dict[str, Any]]:
     """Whether images are linked, and the images tensor's create_tensor arguments: the
     files' format when they share one (stored unchanged), else PNG, which loses nothing
@@ -518,7 +249,7 @@ def _create(
     ds: Dataset,
     tensors: dict[str, str],
     image_args: dict[str, Any],
-    coco: _Merged,
+    coco: MergedAnnotations,
     kp_names: list[str],
     skeleton: list[list[int]],
     kp_dtype: str,
@@ -565,8 +296,8 @@ def _create(
 
 
 def _on_disk(
-    source: FileSource, images: list[_Image], ignore_errors: bool, report: IngestReport
-) -> list[_Image]:
+    source: FileSource, images: list[CocoImage], ignore_errors: bool, report: IngestReport
+) -> list[CocoImage]:
     """The images whose files are in the directory (one listing); a missing one is an
     error, or skipped with ``ignore_errors``."""
     listed = {k for k in source.list() if not is_hidden(k)}
@@ -575,12 +306,12 @@ def _on_disk(
     if len(missing) == len(images):
         raise IngestError(
             f"None of the {len(images)} images named in the annotations is in {source.url} "
-            f"({_some(missing)}): is it the right images_directory?"
+            f"({some_ids(missing)}): is it the right images_directory?"
         )
     if missing and not ignore_errors:
         raise IngestError(
             f"{len(missing)} images named in the annotations are not in {source.url} "
-            f"({_some(missing)}). Pass ignore_errors=True to skip them."
+            f"({some_ids(missing)}). Pass ignore_errors=True to skip them."
         )
     for name in missing:
         report.skip("image files missing from the images directory", name)
@@ -592,8 +323,8 @@ def _on_disk(
 
 
 def _not_in(
-    ds: Dataset, tensors: dict[str, str], images: list[_Image], report: IngestReport
-) -> list[_Image]:
+    ds: Dataset, tensors: dict[str, str], images: list[CocoImage], report: IngestReport
+) -> list[CocoImage]:
     """The images ``ds`` does not hold yet (by their ids)."""
     if not len(ds):
         return images
@@ -607,8 +338,8 @@ def _not_in(
     return [img for img in images if img.id not in held]
 
 
-def _with_ahead(img: _Image, ahead: list[str]) -> _Image:
-    return _Image(img.id, img.file_name, img.height, img.width, img.objects, tuple(ahead))
+def _with_ahead(img: CocoImage, ahead: list[str]) -> CocoImage:
+    return CocoImage(img.id, img.file_name, img.height, img.width, img.objects, tuple(ahead))
 
 
 # -- one row ---------------------------------------------------------------------------
@@ -626,7 +357,7 @@ def _mask_api() -> Any:
 
 
 @compute
-def coco_rows(img: _Image, sample_out: Any, plan: _Plan) -> None:
+def coco_rows(img: CocoImage, sample_out: Any, plan: _Plan) -> None:
     t, objects = plan.tensors, img.objects
     row: dict[str, Any] = {}
     if plan.link:
@@ -658,19 +389,9 @@ def coco_rows(img: _Image, sample_out: Any, plan: _Plan) -> None:
     sample_out.append(row)
 
 
-def _check_image(data: bytes, img: _Image, where: str) -> None:
-    """A JPEG or PNG whose header parses, is not cut short, and has the size the
-    annotations give (the masks are made at that size). Cheap: nothing is decoded."""
-    fmt = detect_image_format(data)
-    try:
-        if fmt is None:
-            raise FormatError("not a JPEG or PNG image")
-        h, w, _ = read_image_shape(data)
-    except FormatError as err:
-        raise SampleError(f"{where} (image {img.id}) is not a readable image: {err}") from None
-    end = data[-12:]
-    if (fmt == "jpeg" and b"\xff\xd9" not in end) or (fmt == "png" and b"IEND" not in end):
-        raise SampleError(f"{where} (image {img.id}) is a truncated {fmt.upper()} file.")
+def _check_image(data: bytes, img: CocoImage, where: str) -> None:
+    """A readable image of the size the annotations give (the masks are made at it)."""
+    h, w, _ = check_image(data, f"{where} (image {img.id})")
     if (h, w) != (img.height, img.width):
         raise SampleError(
             f"{where} (image {img.id}) is {h} x {w} pixels, but the annotations say "
@@ -678,7 +399,7 @@ def _check_image(data: bytes, img: _Image, where: str) -> None:
         )
 
 
-def _masks(img: _Image) -> RleMasks:
+def _masks(img: CocoImage) -> RleMasks:
     """Each object's mask as pycocotools' ``annToRLE`` makes it (its compressed counts):
     polygons rasterised and merged, uncompressed RLE compressed, compressed RLE as is
     (checked here, to name the annotation when it is not valid)."""

@@ -17,15 +17,33 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tensorlake import config
-from tensorlake.errors import IngestError, KeyNotFoundError, StorageError
+from tensorlake.compression import detect_image_format, read_image_shape
+from tensorlake.errors import FormatError, IngestError, KeyNotFoundError, SampleError, StorageError
 from tensorlake.storage import Storage, from_url
 
-__all__ = ["IMAGE_EXTENSIONS", "FileSource", "is_hidden"]
+__all__ = ["IMAGE_EXTENSIONS", "FileSource", "check_image", "is_hidden"]
 
 IMAGE_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png"}
 """File name extensions taken as images (lower-cased), and their formats."""
 
 PREFETCH = 8  # files a process fetches ahead of the one it reads, on remote sources
+
+
+def check_image(data: bytes, where: str) -> tuple[int, int, int]:
+    """The (H, W, C) of a readable JPEG or PNG: its header parses and the file is not cut
+    short; else a ``SampleError`` naming ``where``. Cheap: nothing is decoded (the bytes
+    themselves are stored)."""
+    fmt = detect_image_format(data)
+    try:
+        if fmt is None:
+            raise FormatError("not a JPEG or PNG image")
+        shape = read_image_shape(data)
+    except FormatError as err:
+        raise SampleError(f"{where} is not a readable image: {err}") from None
+    end = data[-12:]
+    if (fmt == "jpeg" and b"\xff\xd9" not in end) or (fmt == "png" and b"IEND" not in end):
+        raise SampleError(f"{where} is a truncated {fmt.upper()} file (its end is missing).")
+    return shape
 
 
 def is_hidden(key: str) -> bool:

@@ -249,11 +249,11 @@ import sys, time
 import tensorlake as tl
 from tensorlake.ingest import classification as c
 
-real = c._check_image
+real = c.check_image
 def slow(data, where):
     time.sleep(0.01)
     real(data, where)
-c._check_image = slow
+c.check_image = slow
 tl.ingest_classification(sys.argv[1], sys.argv[2], num_workers=2, checkpoint_interval=40,
                          progressbar=False, summary=False)
 """
