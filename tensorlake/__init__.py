@@ -47,6 +47,7 @@ from tensorlake.errors import (
     UnknownHtypeError,
     VersionError,
 )
+from tensorlake.ingest.auto import ingest
 from tensorlake.ingest.classification import ingest_classification, split_views
 from tensorlake.ingest.coco import ingest_coco
 from tensorlake.ingest.upload import UploadReport, upload
@@ -93,6 +94,7 @@ __all__ = [
     "delete",
     "empty",
     "exists",
+    "ingest",
     "ingest_classification",
     "ingest_coco",
     "link",

@@ -1,5 +1,5 @@
-"""``tensorlake ingest classification SRC DEST`` and ``tensorlake ingest coco IMAGES
-ANNOTATIONS DEST``: the ingestion sources from the command line.
+"""``tensorlake create SRC [DEST]`` (any source, detected), ``tensorlake ingest
+classification SRC DEST`` and ``tensorlake ingest coco IMAGES ANNOTATIONS DEST``.
 
 S3 sources and destinations share ``--endpoint-url`` and ``--profile``; access keys come
 from the standard AWS variables or the profile, never from the command line.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tensorlake.ingest.auto import FORMATS, ingest
 from tensorlake.ingest.classification import ingest_classification
 from tensorlake.ingest.coco import ingest_coco
 
@@ -17,6 +18,24 @@ __all__ = ["add_parser", "s3_creds"]
 
 
 def add_parser(sub: Any) -> None:
+    create = sub.add_parser(
+        "create",
+        help="create a dataset from any source (folder, S3 prefix, COCO, manifest, archive)",
+    )
+    create.add_argument("src", help="a folder, s3:// prefix or object, http(s):// URL, manifest")
+    create.add_argument(
+        "dest", nargs="?", help="the dataset (default: $TENSORLAKE_HOME/datasets/<name>)"
+    )
+    create.add_argument("--name", help="the dataset's name (default: from the source)")
+    create.add_argument("--format", choices=FORMATS, default="auto", help="the kind of source")
+    create.add_argument(
+        "--no-copy", dest="link", action="store_true", help="link the objects, copy nothing"
+    )
+    create.add_argument(
+        "--skip-duplicate-urls", action="store_true", help="manifests: skip URLs seen before"
+    )
+    _common(create, link=False)
+    create.set_defaults(func=_create)
     ingest = sub.add_parser(
         "ingest", help="create a dataset from a folder, S3 prefix or COCO files"
     )
@@ -39,12 +58,13 @@ def add_parser(sub: Any) -> None:
     coco.set_defaults(func=_coco)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, link: bool = True) -> None:
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default 0)")
     parser.add_argument(
         "--checkpoint", type=int, default=0, metavar="N", help="commit every N files (0: never)"
     )
-    parser.add_argument("--link", action="store_true", help="link the files instead of copying")
+    if link:
+        parser.add_argument("--link", action="store_true", help="link the files, copy nothing")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint, e.g. http://host:9000")
     parser.add_argument("--profile", help="an AWS profile for the S3 source and destination")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
@@ -61,6 +81,26 @@ def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
         return None
     creds = {"endpoint_url": args.endpoint_url, "profile_name": args.profile}
     return {k: v for k, v in creds.items() if v} or None
+
+
+def _create(args: argparse.Namespace) -> int:
+    ingest(
+        args.src,
+        args.dest,
+        name=args.name,
+        format=args.format,
+        link=args.link,
+        creds=s3_creds(args, args.src),
+        dest_creds=s3_creds(args, args.dest or ""),
+        num_workers=args.workers,
+        checkpoint_interval=args.checkpoint,
+        resume=args.resume,
+        ignore_errors=args.ignore_errors,
+        progressbar=not args.no_progress,
+        overwrite=args.overwrite,
+        skip_duplicate_urls=args.skip_duplicate_urls,
+    )
+    return 0
 
 
 def _coco(args: argparse.Namespace) -> int:

@@ -1,0 +1,96 @@
+"""tl.ingest / tensorlake create: the source is detected, the dataset named after it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tensorlake as tl
+from tensorlake.ingest.auto import default_dest, detect_format
+from tests.ingest.test_classification import _folder, _image, _tree
+from tests.ingest.test_coco import coco_dir  # noqa: F401 (a fixture)
+
+ROOT = str(Path(tl.__file__).resolve().parents[1])
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TENSORLAKE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_formats_are_told_apart(tmp_path, coco_dir):  # noqa: F811 (the fixture)
+    assert detect_format(_folder(tmp_path / "pets", _tree())) == "classification"
+    assert detect_format(_folder(tmp_path / "split", _tree(splits=("train", "val")))) == (
+        "classification"
+    )
+    mixed = _folder(tmp_path / "mixed", {"a/x.jpg": _image(1, "JPEG"), "notes.txt": b"t"})
+    assert detect_format(mixed) == "files"
+    layout = tmp_path / "coco"
+    shutil.copytree(coco_dir / "images", layout / "images")
+    (layout / "annotations").mkdir()
+    shutil.copy(coco_dir / "instances.json", layout / "annotations" / "instances.json")
+    assert detect_format(layout) == "coco"
+    for src in ("https://host/list.csv", "s3://b/manifest.JSON", str(tmp_path / "m.json")):
+        assert detect_format(src) == "manifest"
+    for src in ("https://host/trainingSet.tar.gz", "s3://b/data.zip", "https://host/get?id=3"):
+        assert detect_format(src) == "archive"
+
+
+def test_ingest_puts_a_dataset_named_after_its_source_in_the_home(tmp_path, home):
+    src = _folder(tmp_path / "My Pets", _tree())
+    ds = tl.ingest(src, progressbar=False, summary=False)
+    assert Path(ds.path) == home / "datasets" / "mypets" == default_dest("mypets")
+    assert len(ds) == 9 and ds.labels.info.class_names == ["ant", "cat", "dog"]
+    named = tl.ingest(src, name="pets-v2", progressbar=False, summary=False)
+    assert Path(named.path) == home / "datasets" / "pets-v2"
+    with pytest.raises(tl.InvalidNameError):
+        tl.ingest(src, name="Bad Name", progressbar=False)
+    with pytest.raises(tl.IngestError, match="format must be one of"):
+        tl.ingest(src, format="yolo")
+
+
+def test_a_coco_layout_is_ingested_as_coco(tmp_path, home, coco_dir):  # noqa: F811
+    layout = tmp_path / "coco-small"
+    shutil.copytree(coco_dir / "images", layout / "images")
+    shutil.copy(coco_dir / "instances.json", layout / "instances.json")
+    ds = tl.ingest(layout, progressbar=False, summary=False)
+    assert Path(ds.path) == home / "datasets" / "coco-small"
+    assert len(ds) == 5 and {"categories", "boxes", "masks"} <= set(ds.tensors)
+
+
+def test_tensorlake_create_end_to_end(tmp_path, home):
+    src = _folder(tmp_path / "digits", _tree(splits=("train", "test")))
+    env = {**__import__("os").environ, "TENSORLAKE_HOME": str(home)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorlake.cli.main",
+            "create",
+            str(src),
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    ds = tl.load(home / "datasets" / "digits", read_only=True)
+    assert len(ds) == 18 and tl.split_views(ds)["test"].labels.numpy().size == 9
+    out = subprocess.run(
+        [sys.executable, "-m", "tensorlake.cli.main", "create", str(src), "--name", "No Good"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert out.returncode == 1 and "Invalid dataset name" in out.stderr
+    assert "Traceback" not in out.stderr
