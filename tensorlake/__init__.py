@@ -47,9 +47,11 @@ from tensorlake.errors import (
     UnknownHtypeError,
     VersionError,
 )
+from tensorlake.ingest.archive import ingest_archive
 from tensorlake.ingest.auto import ingest
 from tensorlake.ingest.classification import ingest_classification, split_views
 from tensorlake.ingest.coco import ingest_coco
+from tensorlake.ingest.generic import ingest_files
 from tensorlake.ingest.upload import UploadReport, upload
 
 __all__ = [
@@ -95,8 +97,10 @@ __all__ = [
     "empty",
     "exists",
     "ingest",
+    "ingest_archive",
     "ingest_classification",
     "ingest_coco",
+    "ingest_files",
     "link",
     "load",
     "read",

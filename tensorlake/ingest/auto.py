@@ -14,7 +14,6 @@ an archive (local, s3://, http(s)) ``.zip``, ``.tar``, ``.tar.gz`` (by content)
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,12 @@ from typing import Any
 from tensorlake import config
 from tensorlake.api.dataset import Dataset
 from tensorlake.errors import IngestError
-from tensorlake.ingest.classification import SPLIT_NAMES, ingest_classification
+from tensorlake.ingest.archive import ingest_archive
+from tensorlake.ingest.classification import ingest_classification
 from tensorlake.ingest.coco import ingest_coco
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, FileSource, is_hidden
+from tensorlake.ingest.files import FileSource
+from tensorlake.ingest.generic import ingest_files
+from tensorlake.ingest.layout import choose_layout
 from tensorlake.ingest.naming import check_dataset_name, name_from_source
 
 __all__ = ["FORMATS", "default_dest", "detect_format", "ingest"]
@@ -32,7 +34,6 @@ __all__ = ["FORMATS", "default_dest", "detect_format", "ingest"]
 FORMATS = ("auto", "classification", "coco", "manifest", "archive", "files")
 MANIFEST_SUFFIXES = (".json", ".jsonl", ".csv")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-_PEEK = 1 << 16  # bytes of a JSON file read to tell whether it is COCO
 
 
 def default_dest(name: str) -> Path:
@@ -50,60 +51,7 @@ def detect_format(src: str | os.PathLike[str], creds: dict[str, Any] | None = No
         return "archive"
     if not text.startswith("s3://") and os.path.isfile(text):
         return "archive"  # an archive by its content (checked when it is read)
-    return _folder_layout(FileSource(text, creds))
-
-
-def _folder_layout(source: FileSource) -> str:
-    keys = [k for k in source.list() if not is_hidden(k)]
-    if _coco_annotations(source, keys):
-        return "coco"
-    images = [k for k in keys if os.path.splitext(k)[1].lower() in IMAGE_EXTENSIONS]
-    if images and len(images) == len(keys):
-        tops = {k.split("/")[0].lower() for k in images if "/" in k}
-        depth = 3 if tops and tops <= set(SPLIT_NAMES) else 2
-        if all(len(k.split("/")) >= depth for k in images):
-            return "classification"
-    return "files"
-
-
-def _coco_annotations(source: FileSource, keys: list[str]) -> list[str]:
-    """The COCO annotation files of a folder: JSON files at its top or in
-    ``annotations/`` whose start names ``images``, ``annotations`` and ``categories``."""
-    found = []
-    for key in keys:
-        parts = key.split("/")
-        if not key.lower().endswith(".json") or not (
-            len(parts) == 1 or (len(parts) == 2 and parts[0] == "annotations")
-        ):
-            continue
-        head = source.storage.get_range(key, 0, _PEEK) if source.remote else _peek(source, key)
-        if all(f'"{k}"'.encode() in head for k in ("images", "annotations", "categories")):
-            found.append(key)
-        elif len(head) < _PEEK:  # the whole file: the keys may come in any order
-            try:
-                data = json.loads(head)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and {"images", "annotations", "categories"} <= set(data):
-                found.append(key)
-    return found
-
-
-def _peek(source: FileSource, key: str) -> bytes:
-    with open(source.location(key), "rb") as f:
-        return f.read(_PEEK)
-
-
-def _coco_images(source: FileSource, annotations: list[str]) -> str:
-    """The images folder of a COCO layout: ``images/`` if there is one, else the top
-    folder holding the most images, else the folder itself."""
-    counts: dict[str, int] = {}
-    for key in source.list():
-        parts = key.split("/")
-        if len(parts) > 1 and os.path.splitext(key)[1].lower() in IMAGE_EXTENSIONS:
-            counts[parts[0]] = counts.get(parts[0], 0) + 1
-    folder = "images" if "images" in counts else max(counts, key=counts.__getitem__, default="")
-    return source.location(folder) if folder else source.url
+    return choose_layout(FileSource(text, creds))[0]
 
 
 def ingest(
@@ -153,14 +101,15 @@ def ingest(
     if kind == "classification":
         return ingest_classification(src, dest, src_creds=creds, link=link, **common)
     if kind == "coco":
-        source = FileSource(src, creds)
-        annotations = _coco_annotations(source, source.list())
-        if not annotations:
-            raise IngestError(
-                f"No COCO annotation file (with images, annotations and categories) at the "
-                f"top of {source.url} or in its annotations/ folder."
-            )
-        files = [source.location(k) for k in annotations]
-        images = _coco_images(source, annotations)
-        return ingest_coco(images, files, dest, src_creds=creds, link=link, **common)
+        _, coco = choose_layout(FileSource(src, creds), "coco")
+        assert coco is not None
+        return ingest_coco(
+            coco.images, coco.annotations, dest, src_creds=creds, link=link, **common
+        )
+    if kind == "archive":
+        return ingest_archive(src, dest, src_creds=creds, link=link, **common)
+    if kind == "files":
+        if link:
+            raise IngestError("link=True is for images: a files dataset stores the bytes.")
+        return ingest_files(src, dest, src_creds=creds, **common)
     raise IngestError(f"format={kind!r} sources are not available in this version yet.")

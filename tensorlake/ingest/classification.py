@@ -31,7 +31,14 @@ from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
 from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, check_image, is_hidden
 from tensorlake.ingest.run import IngestReport, open_dest, run_transform
 
-__all__ = ["SOURCES_TENSOR", "SPLIT_NAMES", "ingest_classification", "split_views"]
+__all__ = [
+    "SOURCES_TENSOR",
+    "SPLIT_NAMES",
+    "Found",
+    "ingest_classification",
+    "scan",
+    "split_views",
+]
 
 SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "dev", "test", "testing")
 """Top folder names taken as splits (case-insensitive), in the order splits are listed."""
@@ -143,7 +150,7 @@ def ingest_classification(
     """
     source = FileSource(src, src_creds)
     report = IngestReport(source.url)
-    found = _scan(source, report)
+    found = scan(source, report)
     if not found.images:
         raise IngestError(
             f"No images in {source.url}: expected <class>/<file> or <split>/<class>/<file> "
@@ -208,7 +215,7 @@ def ingest_classification(
 
 
 @dataclass(slots=True)
-class _Found:
+class Found:
     """What a listing holds: image files with their class (and split), class folders."""
 
     images: list[str] = field(default_factory=list)
@@ -219,7 +226,8 @@ class _Found:
     formats: dict[str, int] = field(default_factory=dict)  # format -> files
 
 
-def _scan(source: FileSource, report: IngestReport) -> _Found:
+def scan(source: FileSource, report: IngestReport) -> Found:
+    """What a classification folder holds; what does not belong is noted in ``report``."""
     keys = source.list()
     report.found = len(keys)
     visible = []
@@ -233,7 +241,7 @@ def _scan(source: FileSource, report: IngestReport) -> _Found:
     tops = {k.split("/")[0].lower() for k in visible if "/" in k}
     split_layout = bool(tops) and tops <= set(SPLIT_NAMES)
     depth = 3 if split_layout else 2
-    found = _Found()
+    found = Found()
     for key in visible:
         parts = key.split("/")
         if len(parts) < depth:
@@ -257,7 +265,7 @@ def _scan(source: FileSource, report: IngestReport) -> _Found:
 
 def _create(
     ds: Dataset,
-    found: _Found,
+    found: Found,
     images: str,
     image_args: dict[str, Any],
     labels: str,
@@ -291,7 +299,7 @@ def _create(
         ds.create_tensor(SOURCES_TENSOR, htype="text", hidden=True)
 
 
-def _check_schema(ds: Dataset, found: _Found, images: str, labels: str) -> None:
+def _check_schema(ds: Dataset, found: Found, images: str, labels: str) -> None:
     """An existing dataset must be one this function made, with the same layout."""
     needed = [images, labels, SOURCES_TENSOR] + ([SPLITS_TENSOR] if found.splits else [])
     missing = [n for n in needed if not _has_tensor(ds, n)]

@@ -144,6 +144,10 @@ class FileSource:
                 f"{self.location(key)} vanished since the source was listed."
             ) from err
 
+    def read_head(self, key: str, nbytes: int) -> bytes:
+        """The first ``nbytes`` of a file (one ranged read on S3)."""
+        return self.storage.get_range(key, 0, nbytes)
+
     def read_ahead(self, keys: Iterable[str]) -> None:
         """Start fetching ``keys`` (the files to be read next, in order) in the
         background, on a remote source; a local one reads on demand."""

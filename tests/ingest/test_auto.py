@@ -94,3 +94,20 @@ def test_tensorlake_create_end_to_end(tmp_path, home):
     )
     assert out.returncode == 1 and "Invalid dataset name" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_archives_and_other_folders_go_to_their_sources(tmp_path, home):
+    import tarfile
+
+    src = _folder(tmp_path / "pets", _tree())
+    archive = tmp_path / "Pets Archive.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname="pets")
+    ds = tl.ingest(archive, progressbar=False, summary=False)
+    assert Path(ds.path) == home / "datasets" / "petsarchive"
+    assert len(ds) == 9 and ds.labels.info.class_names == ["ant", "cat", "dog"]
+    with pytest.raises(tl.IngestError, match="link=True cannot be used with an archive"):
+        tl.ingest(archive, name="linked", link=True, progressbar=False)
+    mixed = _folder(tmp_path / "mixed", {"a/x.jpg": _image(1, "JPEG"), "notes.txt": b"text"})
+    files = tl.ingest(mixed, progressbar=False, summary=False)
+    assert sorted(files["path"].numpy(aslist=True)) == ["a/x.jpg", "notes.txt"]
