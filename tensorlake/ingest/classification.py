@@ -206,7 +206,7 @@ def ingest_classification(
         checkpoint_interval=-(-checkpoint_interval // BATCH),
         ignore_errors=ignore_errors,
         progressbar=progressbar,
-        find_failed=lambda: _missing(ds, source, todo),
+        find_failed=(lambda: _missing(ds, source, todo)) if ignore_errors else None,
     )
     if summary:
         print(report)

@@ -136,13 +136,18 @@ class FileSource:
     def read(self, key: str) -> bytes:
         """The bytes of one file (``IngestError`` naming it when it is gone)."""
         try:
+            if not self.remote:  # a listed key of a local folder is a plain relative path
+                with open(os.path.join(self.url, key), "rb") as f:
+                    return f.read()
             if self._prefetch is not None and self._pid == os.getpid():
                 return self._prefetch.take(key)
             return self.storage.get(key)
-        except KeyNotFoundError as err:
+        except (KeyNotFoundError, FileNotFoundError) as err:
             raise IngestError(
                 f"{self.location(key)} vanished since the source was listed."
             ) from err
+        except OSError as err:
+            raise IngestError(f"Cannot read {self.location(key)}: {err}") from err
 
     def read_head(self, key: str, nbytes: int) -> bytes:
         """The first ``nbytes`` of a file (one ranged read on S3)."""

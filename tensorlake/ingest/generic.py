@@ -149,7 +149,7 @@ def ingest_files(
         checkpoint_interval=-(-checkpoint_interval // BATCH),
         ignore_errors=ignore_errors,
         progressbar=progressbar,
-        find_failed=lambda: _missing(ds, todo),
+        find_failed=(lambda: _missing(ds, todo)) if ignore_errors else None,
     )
     if summary:
         print(report)
