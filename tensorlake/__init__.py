@@ -52,6 +52,7 @@ from tensorlake.ingest.auto import ingest
 from tensorlake.ingest.classification import ingest_classification, split_views
 from tensorlake.ingest.coco import ingest_coco
 from tensorlake.ingest.generic import ingest_files
+from tensorlake.ingest.manifest import ingest_manifest
 from tensorlake.ingest.upload import UploadReport, upload
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "ingest_classification",
     "ingest_coco",
     "ingest_files",
+    "ingest_manifest",
     "link",
     "load",
     "read",

@@ -13,6 +13,7 @@ from typing import Any
 from tensorlake.ingest.auto import FORMATS, ingest
 from tensorlake.ingest.classification import ingest_classification
 from tensorlake.ingest.coco import ingest_coco
+from tensorlake.ingest.manifest import ingest_manifest
 
 __all__ = ["add_parser", "s3_creds"]
 
@@ -48,6 +49,23 @@ def add_parser(sub: Any) -> None:
     classification.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
     _common(classification)
     classification.set_defaults(func=_classification)
+    manifest = kinds.add_parser("manifest", help="a JSON or CSV manifest of object URLs")
+    manifest.add_argument("manifest", help="a local path, s3:// or http(s):// URL")
+    manifest.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
+    manifest.add_argument(
+        "--copy", action="store_true", help="copy the objects instead of linking them"
+    )
+    manifest.add_argument(
+        "--skip-duplicate-urls", action="store_true", help="skip URLs seen before"
+    )
+    manifest.add_argument(
+        "--verify",
+        choices=("none", "head", "decode"),
+        default="none",
+        help="check each object: head (exists, size) or decode (fetch and decode)",
+    )
+    _common(manifest, link=False)
+    manifest.set_defaults(func=_manifest)
     coco = kinds.add_parser("coco", help="COCO images and annotation files")
     coco.add_argument("images", help="the images: a local folder or s3://bucket/prefix/")
     coco.add_argument(
@@ -99,6 +117,26 @@ def _create(args: argparse.Namespace) -> int:
         progressbar=not args.no_progress,
         overwrite=args.overwrite,
         skip_duplicate_urls=args.skip_duplicate_urls,
+    )
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    verify: bool | str = "decode" if args.verify == "decode" else args.verify == "head"
+    ingest_manifest(
+        args.manifest,
+        args.dest,
+        link=not args.copy,
+        skip_duplicate_urls=args.skip_duplicate_urls,
+        verify=verify,
+        src_creds=s3_creds(args, args.manifest),
+        dest_creds=s3_creds(args, args.dest),
+        num_workers=args.workers,
+        checkpoint_interval=args.checkpoint,
+        resume=args.resume,
+        ignore_errors=args.ignore_errors,
+        progressbar=not args.no_progress,
+        overwrite=args.overwrite,
     )
     return 0
 

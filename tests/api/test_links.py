@@ -236,3 +236,57 @@ def test_linked_images_example_runs(tmp_path, capsys):
     example["main"](str(tmp_path))
     out = capsys.readouterr().out
     assert "8 images linked" in out and "'row': 2" in out and "changed since" in out
+
+
+class _SignedHandler(http.server.BaseHTTPRequestHandler):
+    """Serves one object only at its exact presigned path and query, as S3 checks a
+    signature: any re-encoding of either is a 403."""
+
+    body = b""
+    exact = ""
+    seen: list[str] = []
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def _answer(self, send_body: bool) -> None:
+        self.seen.append(self.path)
+        if self.path != self.exact:
+            self.send_error(403)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        if send_body:
+            self.wfile.write(self.body)
+
+    def do_GET(self) -> None:
+        self._answer(True)
+
+    def do_HEAD(self) -> None:
+        self._answer(False)
+
+
+def test_http_link_keeps_a_presigned_query_byte_for_byte(tmp_path, images):
+    exact = (
+        "/bucket/photos%20raw/img%2B0.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Signature=ab+cd%3D%3D&empty="
+    )
+    handler = type(
+        "Signed", (_SignedHandler,), {"body": images[0].read_bytes(), "exact": exact, "seen": []}
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}{exact}"
+        ds = tl.empty(str(tmp_path / "ds"))
+        _link_tensor(ds)
+        ds.images.append(tl.link(url))
+        assert ds.images.links() == [url]
+        assert ds.images[0].tobytes() == images[0].read_bytes()
+        assert set(handler.seen) == {exact}
+    finally:
+        server.shutdown()
+        server.server_close()

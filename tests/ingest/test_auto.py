@@ -111,3 +111,44 @@ def test_archives_and_other_folders_go_to_their_sources(tmp_path, home):
     mixed = _folder(tmp_path / "mixed", {"a/x.jpg": _image(1, "JPEG"), "notes.txt": b"text"})
     files = tl.ingest(mixed, progressbar=False, summary=False)
     assert sorted(files["path"].numpy(aslist=True)) == ["a/x.jpg", "notes.txt"]
+
+
+def test_a_manifest_is_registered_by_tl_ingest_and_the_cli(tmp_path, home):
+    import json as json_module
+
+    images = _folder(tmp_path / "objects", {f"x/{i}.jpg": _image(i, "JPEG") for i in range(3)})
+    manifest = tmp_path / "Cloud Images.json"
+    manifest.write_text(
+        json_module.dumps(
+            {
+                "images": [
+                    {"objectUrl": str(images / "x" / f"{i}.jpg"), "title": f"t{i}"}
+                    for i in range(3)
+                ]
+            }
+        )
+    )
+    ds = tl.ingest(manifest, link=True, progressbar=False, summary=False)
+    assert Path(ds.path) == home / "datasets" / "cloudimages"
+    assert len(ds) == 3 and ds.images.htype == "link[image]"
+    env = {**__import__("os").environ, "TENSORLAKE_HOME": str(home)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorlake.cli.main",
+            "ingest",
+            "manifest",
+            str(manifest),
+            str(tmp_path / "copied"),
+            "--copy",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    copied = tl.load(tmp_path / "copied", read_only=True)
+    assert copied.images.htype == "image" and len(copied) == 3

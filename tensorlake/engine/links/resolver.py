@@ -18,7 +18,7 @@ from tensorlake.compression import detect_image_format, read_image_shape
 from tensorlake.engine.links.managed import resolve_managed
 from tensorlake.engine.links.sample import LinkedSample
 from tensorlake.errors import DatasetError, FormatError, KeyNotFoundError, SampleError
-from tensorlake.storage import ObjectInfo, Storage, from_url
+from tensorlake.storage import HTTPStorage, ObjectInfo, Storage, from_url
 
 __all__ = ["LinkResolver", "LinkedObject"]
 
@@ -125,9 +125,10 @@ class LinkResolver:
         elif scheme == "s3":
             root, key = parts.netloc, parts.path.lstrip("/")
         else:
-            root, key = f"{scheme}://{parts.netloc}", parts.path.lstrip("/")
-            if parts.query:
-                key += "?" + parts.query
+            # the URL as it was given, byte for byte: a presigned URL's signature covers
+            # its exact path and query, which re-quoting would break
+            root = f"{scheme}://{parts.netloc}"
+            key = link.url.split("#", 1)[0][len(root) :].lstrip("/")
         if not key:
             raise SampleError(f"link {link.url!r} names no object.")
         cache_key = (scheme, root, link.creds_key)
@@ -137,6 +138,8 @@ class LinkResolver:
                 if scheme == "s3":
                     creds = self._creds(link.creds_key)
                     storage = from_url(f"s3://{root}", creds=creds, read_only=True)
+                elif scheme in ("http", "https"):
+                    storage = _ExactURLStorage(root)
                 else:  # the scheme registry imports each provider on first use
                     storage = from_url(root if scheme != "file" else "/", read_only=True)
                 self._storages[cache_key] = storage
@@ -192,3 +195,16 @@ class LinkResolver:
         workers = min(config.io_threads(), len(links))
         with ThreadPoolExecutor(workers, thread_name_prefix="tl-links") as pool:
             return list(pool.map(fn, links))
+
+
+_URL_SAFE = "!$%&'()*+,/:;=?@[]~"
+"""Characters kept as they are in a linked URL's path and query: all a URL may hold,
+``%`` included, so escapes already there are not escaped again."""
+
+
+class _ExactURLStorage(HTTPStorage):
+    """HTTP objects at ``<root>/<key>`` with the key (a linked URL's path and query) kept
+    as given; only characters no URL may hold (spaces, non-ASCII) are percent-encoded."""
+
+    def key_url(self, key: str) -> str:
+        return f"{self.url}/{urllib.parse.quote(key, safe=_URL_SAFE)}"
