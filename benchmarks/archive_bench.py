@@ -26,8 +26,8 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.folder_ingest_bench import DATA, _jpegs
-from tensorlake.ingest.archive import ingest_archive
-from tensorlake.ingest.classification import ingest_classification
+from tensorlake.ingestion.archive import ingest_archive
+from tensorlake.ingestion.classification import ingest_classification
 
 ARCHIVE = DATA / "jpeg-2000.tar.gz"
 

@@ -53,7 +53,7 @@ def _seed(data: Path, annotations: Path, dest: Path, n: int) -> int:
 
 
 def _ingest_coco(data: Path, annotations: Path, dest: Path, n: int) -> int:
-    from tensorlake.ingest.coco import ingest_coco
+    from tensorlake.ingestion.coco import ingest_coco
 
     ds = ingest_coco(
         data / "images", annotations, dest, num_workers=2, progressbar=False, summary=False

@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from tensorlake.ingest import manifest
+    from tensorlake.ingestion import manifest
 
     manifest.MAX_ITEMS = max(manifest.MAX_ITEMS, args.urls)
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,7 +44,7 @@ AWSCLI = ("awscli",)
 MARKER = "tensorlake-bench.json"
 TL_CODE = """
 import json, sys
-from tensorlake.ingest.upload import upload
+from tensorlake.ingestion.upload import upload
 workers = int(sys.argv[4]) if sys.argv[4] != "-" else None
 r = upload(sys.argv[1], sys.argv[2], {"endpoint_url": sys.argv[3]}, workers, progressbar=False)
 print(json.dumps({"seconds": r.seconds, "uploaded": r.files_uploaded, "skipped": r.files_skipped}))

@@ -47,13 +47,13 @@ from tensorlake.errors import (
     UnknownHtypeError,
     VersionError,
 )
-from tensorlake.ingest.archive import ingest_archive
-from tensorlake.ingest.auto import ingest
-from tensorlake.ingest.classification import ingest_classification, split_views
-from tensorlake.ingest.coco import ingest_coco
-from tensorlake.ingest.generic import ingest_files
-from tensorlake.ingest.manifest import ingest_manifest
-from tensorlake.ingest.upload import UploadReport, upload
+from tensorlake.ingestion.archive import ingest_archive
+from tensorlake.ingestion.auto import ingest
+from tensorlake.ingestion.classification import ingest_classification, split_views
+from tensorlake.ingestion.coco import ingest_coco
+from tensorlake.ingestion.generic import ingest_files
+from tensorlake.ingestion.manifest import ingest_manifest
+from tensorlake.ingestion.upload import UploadReport, upload
 
 __all__ = [
     "ComputeFunction",

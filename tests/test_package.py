@@ -31,7 +31,7 @@ LAYERS = [
     "api",
     "compute",
     "integrations",
-    "ingest",
+    "ingestion",
     "cli",
 ]
 # modules that import lazily by name (importlib), each for one stated reason

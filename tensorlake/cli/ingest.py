@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tensorlake.ingest.auto import FORMATS, ingest
-from tensorlake.ingest.classification import ingest_classification
-from tensorlake.ingest.coco import ingest_coco
-from tensorlake.ingest.manifest import ingest_manifest
+from tensorlake.ingestion.auto import FORMATS, ingest
+from tensorlake.ingestion.classification import ingest_classification
+from tensorlake.ingestion.coco import ingest_coco
+from tensorlake.ingestion.manifest import ingest_manifest
 
 __all__ = ["add_parser", "s3_creds"]
 

@@ -21,7 +21,7 @@ import configparser
 from typing import Any
 
 from tensorlake.errors import IngestError
-from tensorlake.ingest.upload import DEFAULT_WORKERS, UploadReport, upload
+from tensorlake.ingestion.upload import DEFAULT_WORKERS, UploadReport, upload
 
 __all__ = ["CONFIG_FIELDS", "CONFIG_SECTION", "add_parser", "read_config"]
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import tensorlake as tl
-from tests.ingest.test_classification import _folder, _tree
-from tests.ingest.test_coco import coco_dir  # noqa: F401 (a fixture)
+from tests.ingestion.test_classification import _folder, _tree
+from tests.ingestion.test_coco import coco_dir  # noqa: F401 (a fixture)
 
 ROOT = str(Path(tl.__file__).resolve().parents[1])
 CLI = [sys.executable, "-m", "tensorlake.cli.main"]

@@ -28,8 +28,14 @@ from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.sample import link as make_link
 from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, check_image, is_hidden
-from tensorlake.ingest.run import IngestReport, open_dest, run_transform
+from tensorlake.ingestion.files import (
+    IMAGE_EXTENSIONS,
+    PREFETCH,
+    FileSource,
+    check_image,
+    is_hidden,
+)
+from tensorlake.ingestion.run import IngestReport, open_dest, run_transform
 
 __all__ = [
     "SOURCES_TENSOR",

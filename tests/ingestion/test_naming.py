@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tensorlake as tl
-from tensorlake.ingest.naming import check_dataset_name, name_from_source
+from tensorlake.ingestion.naming import check_dataset_name, name_from_source
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import tensorlake as tl
-from tensorlake.ingest.auto import default_dest, detect_format
-from tests.ingest.test_classification import _folder, _image, _tree
-from tests.ingest.test_coco import coco_dir  # noqa: F401 (a fixture)
+from tensorlake.ingestion.auto import default_dest, detect_format
+from tests.ingestion.test_classification import _folder, _image, _tree
+from tests.ingestion.test_coco import coco_dir  # noqa: F401 (a fixture)
 
 ROOT = str(Path(tl.__file__).resolve().parents[1])
 

@@ -18,7 +18,7 @@ import pytest
 from benchmarks.harness import slow_proxy
 from tensorlake.cli.main import main
 from tensorlake.errors import IngestError, StorageError
-from tensorlake.ingest.upload import UploadReport, upload
+from tensorlake.ingestion.upload import UploadReport, upload
 
 MiB = 1024 * 1024
 PARTS = {"multipart_threshold": 5 * MiB, "multipart_chunksize": 5 * MiB}  # s3transfer's least
@@ -540,7 +540,7 @@ def test_cli_wrong_credentials_and_no_credentials_are_one_line(
 def test_importing_upload_imports_no_boto3():
     """``import tensorlake`` stays quick with ``tl.upload`` in it: boto3 loads on first use."""
     code = (
-        "import sys, tensorlake.ingest.upload, tensorlake.cli.upload; "
+        "import sys, tensorlake.ingestion.upload, tensorlake.cli.upload; "
         "print(','.join(m for m in ('boto3', 'botocore', 's3transfer') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

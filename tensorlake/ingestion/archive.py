@@ -37,11 +37,11 @@ from tqdm.auto import tqdm
 from tensorlake.api.dataset import Dataset
 from tensorlake.compute.progress import LOG_LINE_SECONDS, is_terminal
 from tensorlake.errors import IngestError, StorageError
-from tensorlake.ingest.classification import ingest_classification
-from tensorlake.ingest.coco import ingest_coco
-from tensorlake.ingest.files import FileSource
-from tensorlake.ingest.generic import ingest_files
-from tensorlake.ingest.layout import LAYOUTS, choose_layout
+from tensorlake.ingestion.classification import ingest_classification
+from tensorlake.ingestion.coco import ingest_coco
+from tensorlake.ingestion.files import FileSource
+from tensorlake.ingestion.generic import ingest_files
+from tensorlake.ingestion.layout import LAYOUTS, choose_layout
 from tensorlake.storage import from_url
 
 __all__ = ["DEFAULT_MAX_RATIO", "DEFAULT_MAX_SIZE", "LAYOUTS", "ingest_archive"]

@@ -34,15 +34,21 @@ from tensorlake.errors import (
     IngestError,
     SampleError,
 )
-from tensorlake.ingest.coco_annotations import (
+from tensorlake.ingestion.coco_annotations import (
     NOT_STORED,
     CocoImage,
     MergedAnnotations,
     read_annotation_file,
     some_ids,
 )
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, PREFETCH, FileSource, check_image, is_hidden
-from tensorlake.ingest.run import IngestReport, open_dest, run_transform
+from tensorlake.ingestion.files import (
+    IMAGE_EXTENSIONS,
+    PREFETCH,
+    FileSource,
+    check_image,
+    is_hidden,
+)
+from tensorlake.ingestion.run import IngestReport, open_dest, run_transform
 
 __all__ = ["COCO_KEYS", "DEFAULT_CREDS_KEY", "ingest_coco"]
 

@@ -51,8 +51,8 @@ from tensorlake.errors import (
     StorageError,
     TensorlakeError,
 )
-from tensorlake.ingest.files import IMAGE_EXTENSIONS, check_image
-from tensorlake.ingest.run import SHOWN, IngestReport, open_dest, run_transform
+from tensorlake.ingestion.files import IMAGE_EXTENSIONS, check_image
+from tensorlake.ingestion.run import SHOWN, IngestReport, open_dest, run_transform
 
 __all__ = [
     "CSV_COLUMNS",

@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 import tensorlake as tl
-from tensorlake.ingest import manifest as mf
-from tensorlake.ingest.manifest import SOURCES_TENSOR, ingest_manifest, read_manifest
+from tensorlake.ingestion import manifest as mf
+from tensorlake.ingestion.manifest import SOURCES_TENSOR, ingest_manifest, read_manifest
 from tests.api.helpers import jpeg_bytes
 
 QUIET: dict[str, Any] = {"progressbar": False, "summary": False}

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import tensorlake as tl
-from tensorlake.ingest.classification import SOURCES_TENSOR
+from tensorlake.ingestion.classification import SOURCES_TENSOR
 
 ROOT = str(Path(tl.__file__).resolve().parents[1])
 
@@ -247,7 +247,7 @@ def test_a_missing_bucket_is_an_ingest_error(s3_server, s3_creds, tmp_path):
 _CRASH = """
 import sys, time
 import tensorlake as tl
-from tensorlake.ingest import classification as c
+from tensorlake.ingestion import classification as c
 
 real = c.check_image
 def slow(data, where):

@@ -37,8 +37,8 @@ from tensorlake.compression import detect_image_format
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
-from tensorlake.ingest.files import FileSource, check_image
-from tensorlake.ingest.run import IngestReport, open_dest, run_transform
+from tensorlake.ingestion.files import FileSource, check_image
+from tensorlake.ingestion.run import IngestReport, open_dest, run_transform
 
 __all__ = ["DATA_TENSOR", "IMAGES_TENSOR", "PATH_TENSOR", "ingest_files"]
 

@@ -21,14 +21,14 @@ from typing import Any
 from tensorlake import config
 from tensorlake.api.dataset import Dataset
 from tensorlake.errors import IngestError
-from tensorlake.ingest.archive import ingest_archive
-from tensorlake.ingest.classification import ingest_classification
-from tensorlake.ingest.coco import ingest_coco
-from tensorlake.ingest.files import FileSource
-from tensorlake.ingest.generic import ingest_files
-from tensorlake.ingest.layout import choose_layout
-from tensorlake.ingest.manifest import ingest_manifest
-from tensorlake.ingest.naming import check_dataset_name, name_from_source
+from tensorlake.ingestion.archive import ingest_archive
+from tensorlake.ingestion.classification import ingest_classification
+from tensorlake.ingestion.coco import ingest_coco
+from tensorlake.ingestion.files import FileSource
+from tensorlake.ingestion.generic import ingest_files
+from tensorlake.ingestion.layout import choose_layout
+from tensorlake.ingestion.manifest import ingest_manifest
+from tensorlake.ingestion.naming import check_dataset_name, name_from_source
 
 __all__ = ["FORMATS", "default_dest", "detect_format", "ingest"]
 

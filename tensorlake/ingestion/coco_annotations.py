@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tensorlake.errors import IngestError, KeyNotFoundError, StorageError
-from tensorlake.ingest.run import IngestReport
+from tensorlake.ingestion.run import IngestReport
 from tensorlake.storage import from_url
 
 __all__ = [

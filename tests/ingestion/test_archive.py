@@ -24,9 +24,9 @@ from PIL import Image
 import tensorlake as tl
 from examples.synthetic_coco import generate
 from tensorlake.errors import IngestError, SampleError
-from tensorlake.ingest import archive
-from tensorlake.ingest.archive import _kind, ingest_archive
-from tensorlake.ingest.generic import ingest_files
+from tensorlake.ingestion import archive
+from tensorlake.ingestion.archive import _kind, ingest_archive
+from tensorlake.ingestion.generic import ingest_files
 
 QUIET = {"progressbar": False, "summary": False}
 

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 
 from tensorlake.errors import IngestError
-from tensorlake.ingest.classification import scan
-from tensorlake.ingest.files import FileSource, is_hidden
-from tensorlake.ingest.run import IngestReport
+from tensorlake.ingestion.classification import scan
+from tensorlake.ingestion.files import FileSource, is_hidden
+from tensorlake.ingestion.run import IngestReport
 
 __all__ = ["LAYOUTS", "CocoLayout", "choose_layout", "find_coco", "is_classification"]
 

@@ -44,7 +44,7 @@ from tensorlake.compression.coco_rle import (
     runs_from_counts,
 )
 from tensorlake.engine.format import records
-from tensorlake.ingest.coco import ingest_coco
+from tensorlake.ingestion.coco import ingest_coco
 from tensorlake.storage import from_url
 
 # pycocotools' decode (the reference, annToMask) warns under numpy 2; ingest never calls it
@@ -417,7 +417,7 @@ def test_annotation_files_over_http(coco_dir):
 VICTIM = textwrap.dedent(
     """
     import sys, time
-    from tensorlake.ingest import coco
+    from tensorlake.ingestion import coco
 
     masks = coco._masks
 
@@ -602,7 +602,7 @@ def test_pycocotools_is_needed_for_masks_only_and_named(coco_dir, monkeypatch):
 
 
 def test_importing_the_module_leaves_pycocotools_unloaded():
-    code = "import sys, tensorlake.ingest.coco; print('pycocotools' in sys.modules)"
+    code = "import sys, tensorlake.ingestion.coco; print('pycocotools' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
