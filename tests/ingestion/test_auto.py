@@ -152,3 +152,37 @@ def test_a_manifest_is_registered_by_tl_ingest_and_the_cli(tmp_path, home):
     assert out.returncode == 0, out.stderr
     copied = tl.load(tmp_path / "copied", read_only=True)
     assert copied.images.htype == "image" and len(copied) == 3
+
+
+def test_tensorlake_create_for_every_source(tmp_path, home, coco_dir):  # noqa: F811
+    import json as json_module
+    import tarfile
+
+    pets = _folder(tmp_path / "pets", _tree())
+    with tarfile.open(tmp_path / "pets.tgz", "w:gz") as tar:
+        tar.add(pets, arcname="pets")
+    layout = tmp_path / "coco-layout"
+    shutil.copytree(coco_dir / "images", layout / "images")
+    shutil.copy(coco_dir / "instances.json", layout / "instances.json")
+    manifest = tmp_path / "links.json"
+    manifest.write_text(
+        json_module.dumps({"images": [{"objectUrl": str(pets / "cat" / "000.jpg")}]})
+    )
+    odd = _folder(tmp_path / "odd-files", {"a.txt": b"x", "b/c.bin": b"\x00\x01"})
+    env = {**__import__("os").environ, "TENSORLAKE_HOME": str(home)}
+    expected = {"pets": 9, "coco-layout": 5, "links": 1, "odd-files": 2}
+    for src, name in (
+        (tmp_path / "pets.tgz", "pets"),
+        (layout, "coco-layout"),
+        (manifest, "links"),
+        (odd, "odd-files"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "tensorlake.cli.main", "create", str(src), "--no-progress"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        assert out.returncode == 0, (src, out.stderr)
+        assert len(tl.load(home / "datasets" / name, read_only=True)) == expected[name]
