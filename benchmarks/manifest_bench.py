@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from tensorlake.ingestion import manifest
+    import tensorlake as tl
+    from tensorlake.ingestion import manifest_reading as manifest
 
     manifest.MAX_ITEMS = max(manifest.MAX_ITEMS, args.urls)
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +87,7 @@ def main() -> None:
             assert len(found) == args.urls and not found.rejected
             del found
             t1 = time.perf_counter()
-            ds = manifest.ingest_manifest(path, Path(tmp) / "ds", progressbar=False, summary=False)
+            ds = tl.ingest_manifest(path, Path(tmp) / "ds", progressbar=False, summary=False)
             ingest_s = time.perf_counter() - t1
             assert len(ds) == args.urls
         pss = psutil.Process().memory_full_info().pss

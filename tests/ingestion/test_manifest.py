@@ -16,6 +16,7 @@ import pytest
 
 import tensorlake as tl
 from tensorlake.ingestion import manifest as mf
+from tensorlake.ingestion import manifest_reading as mr
 from tensorlake.ingestion.manifest import SOURCES_TENSOR, ingest_manifest, read_manifest
 from tests.api.helpers import jpeg_bytes
 
@@ -146,9 +147,9 @@ def test_csv_images_and_the_single_object_url_column(tmp_path, site):
 
 def test_url_length_limit_at_its_edge(tmp_path):
     head = "s3://bucket/"
-    exact = head + "a" * (mf.MAX_URL_BYTES - len(head))
-    over = head + "é" * ((mf.MAX_URL_BYTES - len(head)) // 2) + "a"  # bytes, not characters
-    assert len(exact.encode()) == mf.MAX_URL_BYTES and len(over.encode()) == mf.MAX_URL_BYTES + 1
+    exact = head + "a" * (mr.MAX_URL_BYTES - len(head))
+    over = head + "é" * ((mr.MAX_URL_BYTES - len(head)) // 2) + "a"  # bytes, not characters
+    assert len(exact.encode()) == mr.MAX_URL_BYTES and len(over.encode()) == mr.MAX_URL_BYTES + 1
     found = read_manifest(_json(tmp_path / "m.json", _images(exact, over, exact + "b")))
     assert found.urls == [exact]
     assert [(r.where, r.reason) for r in found.rejected] == [
@@ -158,8 +159,8 @@ def test_url_length_limit_at_its_edge(tmp_path):
 
 
 def test_count_limits_at_their_edges(tmp_path, monkeypatch):
-    monkeypatch.setattr(mf, "MAX_ITEMS", 3)
-    monkeypatch.setattr(mf, "MAX_URLS", 4)
+    monkeypatch.setattr(mr, "MAX_ITEMS", 3)
+    monkeypatch.setattr(mr, "MAX_URLS", 4)
     group = {"objectUrl_0": "s3://b/0.jpg", "objectUrl_1": "s3://b/1.jpg", "title": "g"}
     ok = {
         "images": [{"objectUrl": "s3://b/x.jpg"}, {"objectUrl": "s3://b/y.jpg"}],
