@@ -101,6 +101,19 @@ def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
     return {k: v for k, v in creds.items() if v} or None
 
 
+def _run(args: argparse.Namespace, dest: str | None) -> dict[str, Any]:
+    """The options every source takes, from the flags ``_common`` adds."""
+    return {
+        "dest_creds": s3_creds(args, dest or ""),
+        "num_workers": args.workers,
+        "checkpoint_interval": args.checkpoint,
+        "resume": args.resume,
+        "ignore_errors": args.ignore_errors,
+        "progressbar": not args.no_progress,
+        "overwrite": args.overwrite,
+    }
+
+
 def _create(args: argparse.Namespace) -> int:
     ingest(
         args.src,
@@ -109,14 +122,8 @@ def _create(args: argparse.Namespace) -> int:
         format=args.format,
         link=args.link,
         creds=s3_creds(args, args.src),
-        dest_creds=s3_creds(args, args.dest or ""),
-        num_workers=args.workers,
-        checkpoint_interval=args.checkpoint,
-        resume=args.resume,
-        ignore_errors=args.ignore_errors,
-        progressbar=not args.no_progress,
-        overwrite=args.overwrite,
         skip_duplicate_urls=args.skip_duplicate_urls,
+        **_run(args, args.dest),
     )
     return 0
 
@@ -130,47 +137,23 @@ def _manifest(args: argparse.Namespace) -> int:
         skip_duplicate_urls=args.skip_duplicate_urls,
         verify=verify,
         src_creds=s3_creds(args, args.manifest),
-        dest_creds=s3_creds(args, args.dest),
-        num_workers=args.workers,
-        checkpoint_interval=args.checkpoint,
-        resume=args.resume,
-        ignore_errors=args.ignore_errors,
-        progressbar=not args.no_progress,
-        overwrite=args.overwrite,
+        **_run(args, args.dest),
     )
     return 0
 
 
 def _coco(args: argparse.Namespace) -> int:
+    src_creds = s3_creds(args, args.images)
     ingest_coco(
-        args.images,
-        args.annotations,
-        args.dest,
-        src_creds=s3_creds(args, args.images),
-        dest_creds=s3_creds(args, args.dest),
-        link=args.link,
-        num_workers=args.workers,
-        checkpoint_interval=args.checkpoint,
-        resume=args.resume,
-        ignore_errors=args.ignore_errors,
-        progressbar=not args.no_progress,
-        overwrite=args.overwrite,
-    )
+        args.images, args.annotations, args.dest, src_creds=src_creds, link=args.link,
+        **_run(args, args.dest),
+    )  # fmt: skip
     return 0
 
 
 def _classification(args: argparse.Namespace) -> int:
+    src_creds = s3_creds(args, args.src)
     ingest_classification(
-        args.src,
-        args.dest,
-        src_creds=s3_creds(args, args.src),
-        dest_creds=s3_creds(args, args.dest),
-        link=args.link,
-        num_workers=args.workers,
-        checkpoint_interval=args.checkpoint,
-        resume=args.resume,
-        ignore_errors=args.ignore_errors,
-        progressbar=not args.no_progress,
-        overwrite=args.overwrite,
+        args.src, args.dest, src_creds=src_creds, link=args.link, **_run(args, args.dest)
     )
     return 0
