@@ -126,11 +126,13 @@ def ingest_archive(
             overwrite=overwrite,
         )
         if chosen == "classification":
-            return ingest_classification(root, dest, **common)
+            return ingest_classification(root, dest, source_name=text, **common)
         if chosen == "coco":
             assert coco is not None
-            return ingest_coco(coco.images, coco.annotations, dest, **common)
-        return ingest_files(root, dest, **common)
+            inside = os.path.relpath(coco.images, root).replace(os.sep, "/")
+            name = text if inside == "." else f"{text}/{inside}"
+            return ingest_coco(coco.images, coco.annotations, dest, source_name=name, **common)
+        return ingest_files(root, dest, source_name=text, **common)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         os.close(held)

@@ -90,9 +90,9 @@ def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
     if plan.splits is not None:
         rows[SPLITS_TENSOR] = []
     for key in batch:
-        where = source.location(key)
+        where = source.record(key)
         if plan.link:
-            image: Any = make_link(where, creds_key=plan.creds_key)
+            image: Any = make_link(source.location(key), creds_key=plan.creds_key)
         else:
             source.read_ahead(plan.after(key))
             data = source.read(key)
@@ -128,6 +128,7 @@ def ingest_classification(
     overwrite: bool = False,
     shuffle: bool = False,
     creds_key: str | None = None,
+    source_name: str | None = None,
 ) -> Dataset:
     """Ingest an image-classification folder, local or ``s3://bucket/prefix/``.
 
@@ -142,7 +143,8 @@ def ingest_classification(
     ingest that stopped, from its last checkpoint. ``shuffle=True`` appends the new
     files in a random (seeded, reproducible) order instead of sorted; Deep Lake
     shuffles by default, tensorlake does not: sorted rows make reruns and resumes
-    append exactly what is missing, and the loader shuffles.
+    append exactly what is missing, and the loader shuffles. ``source_name``: how the
+    dataset records the source (default ``src``; ``ingest_archive`` gives its URL).
 
     Example::
 
@@ -154,12 +156,12 @@ def ingest_classification(
         )
         train = tl.split_views(ds)["train"]
     """
-    source = FileSource(src, src_creds)
-    report = IngestReport(source.url)
+    source = FileSource(src, src_creds, source_name)
+    report = IngestReport(source.name)
     found = scan(source, report)
     if not found.images:
         raise IngestError(
-            f"No images in {source.url}: expected <class>/<file> or <split>/<class>/<file> "
+            f"No images in {source.name}: expected <class>/<file> or <split>/<class>/<file> "
             f"with {', '.join(sorted(IMAGE_EXTENSIONS))} files"
             + (f"; found {report.found} other files" if report.found else ", found nothing")
             + "."
@@ -174,7 +176,7 @@ def ingest_classification(
     else:
         _check_schema(ds, found, images, labels)
     held = set(ds[SOURCES_TENSOR].numpy(aslist=True)) if len(ds[SOURCES_TENSOR]) else set()
-    todo = [k for k in found.images if source.location(k) not in held]
+    todo = [k for k in found.images if source.record(k) not in held]
     report.already = len(found.images) - len(todo)
     if shuffle:
         random.Random(0).shuffle(todo)
@@ -326,7 +328,7 @@ def _missing(ds: Dataset, source: FileSource, todo: list[str]) -> list[str]:
     """The files of ``todo`` the rows do not hold: those that failed (left out of their
     batch, or with it when the batch itself failed)."""
     held = set(ds[SOURCES_TENSOR].numpy(aslist=True))
-    return [k for k in todo if source.location(k) not in held]
+    return [k for k in todo if source.record(k) not in held]
 
 
 def _label_row(class_id: int) -> np.ndarray:

@@ -101,6 +101,7 @@ def ingest_coco(
     progressbar: bool = True,
     summary: bool = True,
     overwrite: bool = False,
+    source_name: str | None = None,
 ) -> Dataset:
     """Ingest COCO images and annotations: one row per image, in image-id order.
 
@@ -126,7 +127,7 @@ def ingest_coco(
             src_creds=creds, num_workers=8, checkpoint_interval=25000,
         )
     """
-    source = FileSource(images_directory, src_creds)
+    source = FileSource(images_directory, src_creds, source_name)
     files = (
         [annotation_files]
         if isinstance(annotation_files, (str, os.PathLike))
@@ -137,7 +138,7 @@ def ingest_coco(
     coco = MergedAnnotations()
     for f in files:
         coco.add(os.fspath(f), read_annotation_file(os.fspath(f), src_creds))
-    report = IngestReport(source=source.url)
+    report = IngestReport(source=source.name)
     names = _tensor_names(key_to_tensor_mapping, ignore_keys, image_params)
     if "masks" in names and coco.has("segmentation"):
         _mask_api()  # the extra is needed: fail before anything is written
@@ -311,12 +312,12 @@ def _on_disk(
     missing = [img.file_name for img in images if img.file_name not in listed]
     if len(missing) == len(images):
         raise IngestError(
-            f"None of the {len(images)} images named in the annotations is in {source.url} "
+            f"None of the {len(images)} images named in the annotations is in {source.name} "
             f"({some_ids(missing)}): is it the right images_directory?"
         )
     if missing and not ignore_errors:
         raise IngestError(
-            f"{len(missing)} images named in the annotations are not in {source.url} "
+            f"{len(missing)} images named in the annotations are not in {source.name} "
             f"({some_ids(missing)}). Pass ignore_errors=True to skip them."
         )
     for name in missing:
@@ -372,7 +373,7 @@ def coco_rows(img: CocoImage, sample_out: Any, plan: _Plan) -> None:
         if img.ahead:
             plan.source.read_ahead(img.ahead)
         data = plan.source.read(img.file_name)
-        _check_image(data, img, plan.source.location(img.file_name))
+        _check_image(data, img, plan.source.record(img.file_name))
         row[t["images"]] = Sample(data=data)
     if "categories" in t:
         row[t["categories"]] = np.array([o.label for o in objects], dtype=np.uint32)

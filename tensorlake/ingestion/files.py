@@ -64,7 +64,12 @@ class FileSource:
         data = source.read(keys[0])
     """
 
-    def __init__(self, url: str | os.PathLike[str], creds: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        creds: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
         text = os.fspath(url)
         if not isinstance(text, str) or not text:
             raise IngestError(f"A source is a local folder or an s3:// prefix, got {url!r}.")
@@ -78,16 +83,20 @@ class FileSource:
                 raise IngestError(f"The source folder {path} {what}.")
             text = path
         self.url = text.rstrip("/") if self.remote else text
+        # how reports, records and messages name the source (an archive's files are read
+        # from a temporary folder, but belong to the archive's URL)
+        self.name = name or self.url
         self.creds = dict(creds) if creds else None
         self._storage: Storage | None = None
         self._prefetch: _Prefetcher | None = None
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:  # workers reopen the storage themselves
-        return {"url": self.url, "creds": self.creds, "remote": self.remote}
+        return {"url": self.url, "creds": self.creds, "remote": self.remote, "name": self.name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.url, self.creds, self.remote = state["url"], state["creds"], state["remote"]
+        self.name = state["name"]
         self._storage = None
         self._prefetch = None
         self._pid = os.getpid()
@@ -162,6 +171,11 @@ class FileSource:
             self._prefetch = _Prefetcher(self.storage)
             self._pid = os.getpid()
         self._prefetch.want(keys)
+
+    def record(self, key: str) -> str:
+        """How a file is named in records and messages: its ``location``, or under the
+        source's ``name`` when it has one of its own (``<archive URL>/<path>``)."""
+        return f"{self.name}/{key}" if self.name != self.url else self.location(key)
 
     def location(self, key: str) -> str:
         """Where a file is, for messages and links: a local path or an ``s3://`` URL."""

@@ -68,7 +68,7 @@ def file_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
         rows[PATH_TENSOR].append(key)
         rows[DATA_TENSOR].append(np.frombuffer(data, dtype=np.uint8))
         if plan.images:
-            rows[IMAGES_TENSOR].append(_image(data, plan.source.location(key)))
+            rows[IMAGES_TENSOR].append(_image(data, plan.source.record(key)))
     sample_out.extend(rows)
 
 
@@ -96,6 +96,7 @@ def ingest_files(
     progressbar: bool = True,
     summary: bool = True,
     overwrite: bool = False,
+    source_name: str | None = None,
 ) -> Dataset:
     """Ingest every file of a folder (local or ``s3://bucket/prefix/``): one row per file
     with its relative ``path``, its exact bytes (``data``) and, when the folder has
@@ -109,12 +110,12 @@ def ingest_files(
         ds = tl.ingest_files("./docs-and-pictures", "./files-ds")
         bytes(ds.data[0].numpy()), ds.path[0].numpy()
     """
-    source = FileSource(src, src_creds)
-    report = IngestReport(source.url)
+    source = FileSource(src, src_creds, source_name)
+    report = IngestReport(source.name)
     keys = source.list()
     report.found = len(keys)
     if not keys:
-        raise IngestError(f"No files in {source.url}.")
+        raise IngestError(f"No files in {source.name}.")
     ds, created = open_dest(dest, dest_creds, overwrite, resume)
     if created:
         with_images = any(_looks_like_image(source, k) for k in keys)

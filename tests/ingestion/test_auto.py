@@ -106,6 +106,9 @@ def test_archives_and_other_folders_go_to_their_sources(tmp_path, home):
     ds = tl.ingest(archive, progressbar=False, summary=False)
     assert Path(ds.path) == home / "datasets" / "petsarchive"
     assert len(ds) == 9 and ds.labels.info.class_names == ["ant", "cat", "dog"]
+    # the rows belong to the archive, not to the temporary folder it was extracted to
+    assert ds.info["ingest"]["source"] == str(archive)
+    assert ds["_sources"][0].numpy()[0] == f"{archive}/ant/000.jpg"
     with pytest.raises(tl.IngestError, match="link=True cannot be used with an archive"):
         tl.ingest(archive, name="linked", link=True, progressbar=False)
     mixed = _folder(tmp_path / "mixed", {"a/x.jpg": _image(1, "JPEG"), "notes.txt": b"text"})
