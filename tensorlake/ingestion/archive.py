@@ -14,6 +14,7 @@ extracted tree is ingested as a classification folder, a COCO layout, or any fil
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import http.client
@@ -107,7 +108,11 @@ def ingest_archive(
     text = os.fspath(src)
     work, held = _workspace(text, dest, tmp_dir)
     try:
-        path = _fetch(text, src_creds, work, progressbar)
+        try:
+            path = _fetch(text, src_creds, work, progressbar)
+        except OSError as err:  # writing the download: a full disk, said as such
+            _check_space(err, text, os.path.join(work, "x"))
+            raise
         target = os.path.join(work, "x")
         os.mkdir(target)
         _extract(path, text, target, max_size, max_ratio)
@@ -425,6 +430,7 @@ def _extract_zip(path: str, src: str, target: str, limits: _Limits) -> None:
                     else:
                         _copy(data, where, limits, entry.file_size, entry.filename)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+                _check_space(err, src, target)
                 raise IngestError(
                     f"{src}: cannot extract {entry.filename!r} (truncated or corrupt): {err}"
                 ) from err
@@ -453,6 +459,15 @@ def _copy_link(
     size = os.path.getsize(origin)
     with open(origin, "rb") as data:
         _copy(data, where, limits, size, name)
+
+
+def _check_space(err: BaseException, src: str, target: str) -> None:
+    """A full disk is said as such (not as a corrupt archive), with what to do."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        raise IngestError(
+            f"No space left on the disk of {os.path.dirname(target)} to extract {src}. Free "
+            "some, or pass tmp_dir= a folder on a disk with room; nothing was ingested."
+        ) from err
 
 
 def _extract_tar(path: str, src: str, target: str, limits: _Limits) -> None:
@@ -491,6 +506,7 @@ def _extract_tar(path: str, src: str, target: str, limits: _Limits) -> None:
                         "file; the archive is refused."
                     )
         except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+            _check_space(err, src, target)
             raise IngestError(f"{src} is truncated or corrupt: {err}") from err
 
 

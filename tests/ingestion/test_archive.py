@@ -9,6 +9,7 @@ import http.server
 import io
 import os
 import stat
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -440,3 +441,31 @@ def test_a_killed_run_leftovers_are_replaced(tmp: Path, tmp_path: Path) -> None:
     ds = ingest_archive(path, str(tmp_path / "ds"), tmp_dir=tmp, **QUIET)
     assert len(ds) == 6 and list(ds.labels.info.class_names) == ["cat", "dog"]
     assert os.listdir(tmp) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB file system (tmpfs), where this machine lets the tests mount one."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_said_as_such_and_leaves_nothing(tmp_path, small_disk):
+    src = tmp_path / "src" / "a"
+    src.mkdir(parents=True)
+    (src / "big.bin").write_bytes(os.urandom(3_000_000))
+    archive = tmp_path / "big.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname="src")
+    with pytest.raises(tl.IngestError, match="No space left on the disk"):
+        tl.ingest_archive(archive, tmp_path / "ds", tmp_dir=str(small_disk), progressbar=False)
+    assert os.listdir(small_disk) == [] and not tl.exists(tmp_path / "ds")
