@@ -27,7 +27,7 @@ from tensorlake.api.dataset import Dataset
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.sample import link as make_link
-from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
+from tensorlake.errors import IngestError, SampleError
 from tensorlake.ingestion.files import (
     IMAGE_EXTENSIONS,
     PREFETCH,
@@ -35,7 +35,14 @@ from tensorlake.ingestion.files import (
     check_image,
     is_hidden,
 )
-from tensorlake.ingestion.run import IngestReport, open_dest, run_transform
+from tensorlake.ingestion.run import (
+    IngestReport,
+    held,
+    open_dest,
+    require_tensors,
+    run_transform,
+    use_creds,
+)
 
 __all__ = [
     "SOURCES_TENSOR",
@@ -175,8 +182,8 @@ def ingest_classification(
         _create(ds, found, images, image_args, labels, label_args, link, report)
     else:
         _check_schema(ds, found, images, labels)
-    held = set(ds[SOURCES_TENSOR].numpy(aslist=True)) if len(ds[SOURCES_TENSOR]) else set()
-    todo = [k for k in found.images if source.record(k) not in held]
+    recorded = held(ds, SOURCES_TENSOR)
+    todo = [k for k in found.images if source.record(k) not in recorded]
     report.already = len(found.images) - len(todo)
     if shuffle:
         random.Random(0).shuffle(todo)
@@ -189,9 +196,7 @@ def ingest_classification(
     label_rows = {name: _label_row(i) for name, i in class_ids.items()}
     if link and src_creds:  # readers give the same credentials under this key
         creds_key = creds_key or "source"
-        if creds_key not in ds.get_creds_keys():
-            ds.add_creds_key(creds_key)
-        ds.populate_creds(creds_key, src_creds)
+        use_creds(ds, creds_key, src_creds)
     plan = _Plan(
         source,
         todo,
@@ -203,15 +208,15 @@ def ingest_classification(
         creds_key,
         ignore_errors,
     )
-    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     run_transform(
         classification_rows(plan=plan),
-        batches,
+        todo,
         ds,
         created,
         report,
+        batch=BATCH,
         num_workers=num_workers,
-        checkpoint_interval=-(-checkpoint_interval // BATCH),
+        checkpoint_interval=checkpoint_interval,
         ignore_errors=ignore_errors,
         progressbar=progressbar,
         find_failed=(lambda: _missing(ds, source, todo)) if ignore_errors else None,
@@ -310,13 +315,7 @@ def _create(
 def _check_schema(ds: Dataset, found: Found, images: str, labels: str) -> None:
     """An existing dataset must be one this function made, with the same layout."""
     needed = [images, labels, SOURCES_TENSOR] + ([SPLITS_TENSOR] if found.splits else [])
-    missing = [n for n in needed if not _has_tensor(ds, n)]
-    if missing:
-        raise IngestError(
-            f"The dataset at {ds.path} has no tensors {missing}: it was not made by "
-            "ingest_classification from such a folder. Pass overwrite=True to replace it, "
-            "or another dest."
-        )
+    require_tensors(ds, needed, "ingest_classification from such a folder")
     if found.splits:
         known = list(ds[SPLITS_TENSOR].info.class_names)
         new = [s for s in found.splits if s not in known]
@@ -327,8 +326,8 @@ def _check_schema(ds: Dataset, found: Found, images: str, labels: str) -> None:
 def _missing(ds: Dataset, source: FileSource, todo: list[str]) -> list[str]:
     """The files of ``todo`` the rows do not hold: those that failed (left out of their
     batch, or with it when the batch itself failed)."""
-    held = set(ds[SOURCES_TENSOR].numpy(aslist=True))
-    return [k for k in todo if source.record(k) not in held]
+    recorded = held(ds, SOURCES_TENSOR)
+    return [k for k in todo if source.record(k) not in recorded]
 
 
 def _label_row(class_id: int) -> np.ndarray:
@@ -336,14 +335,6 @@ def _label_row(class_id: int) -> np.ndarray:
     row = np.array([class_id], dtype=np.uint32)
     row.flags.writeable = False
     return row
-
-
-def _has_tensor(ds: Dataset, name: str) -> bool:
-    try:
-        ds[name]
-    except TensorNotFoundError:
-        return False
-    return True
 
 
 def _class_ids(ds: Dataset, labels: str, classes: Sequence[str]) -> dict[str, int]:

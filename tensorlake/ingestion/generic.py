@@ -36,9 +36,15 @@ from tensorlake.api.dataset import Dataset
 from tensorlake.compression import detect_image_format
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
-from tensorlake.errors import IngestError, SampleError, TensorNotFoundError
-from tensorlake.ingestion.files import FileSource, check_image
-from tensorlake.ingestion.run import IngestReport, open_dest, run_transform
+from tensorlake.errors import IngestError, SampleError
+from tensorlake.ingestion.files import IMAGE_EXTENSIONS, FileSource, check_image
+from tensorlake.ingestion.run import (
+    IngestReport,
+    held,
+    open_dest,
+    require_tensors,
+    run_transform,
+)
 
 __all__ = ["DATA_TENSOR", "IMAGES_TENSOR", "PATH_TENSOR", "ingest_files"]
 
@@ -127,27 +133,20 @@ def ingest_files(
                     IMAGES_TENSOR, htype="image", sample_compression=None, chunk_compression="lz4"
                 )
     else:
-        for name in (PATH_TENSOR, DATA_TENSOR):
-            try:
-                ds[name]
-            except TensorNotFoundError:
-                raise IngestError(
-                    f"The dataset at {ds.path} has no '{name}' tensor: it was not made by "
-                    "ingest_files. Pass overwrite=True to replace it, or another dest."
-                ) from None
+        require_tensors(ds, (PATH_TENSOR, DATA_TENSOR), "ingest_files")
     with_images = IMAGES_TENSOR in ds.tensors
-    held = set(ds[PATH_TENSOR].numpy(aslist=True)) if len(ds[PATH_TENSOR]) else set()
-    todo = [k for k in keys if k not in held]
+    recorded = held(ds, PATH_TENSOR)
+    todo = [k for k in keys if k not in recorded]
     report.already = len(keys) - len(todo)
-    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     run_transform(
         file_rows(plan=_Plan(source, with_images)),
-        batches,
+        todo,
         ds,
         created,
         report,
+        batch=BATCH,
         num_workers=num_workers,
-        checkpoint_interval=-(-checkpoint_interval // BATCH),
+        checkpoint_interval=checkpoint_interval,
         ignore_errors=ignore_errors,
         progressbar=progressbar,
         find_failed=(lambda: _missing(ds, todo)) if ignore_errors else None,
@@ -159,11 +158,11 @@ def ingest_files(
 
 
 def _looks_like_image(source: FileSource, key: str) -> bool:
-    if os.path.splitext(key)[1].lower() not in (".jpg", ".jpeg", ".jpe", ".png"):
+    if os.path.splitext(key)[1].lower() not in IMAGE_EXTENSIONS:
         return False  # the extension decides which files are read here, content the rows
-    return detect_image_format(source.read(key)[:16]) is not None
+    return detect_image_format(source.read_head(key, 16)) is not None
 
 
 def _missing(ds: Dataset, todo: list[str]) -> list[str]:
-    held = set(ds[PATH_TENSOR].numpy(aslist=True))
-    return [k for k in todo if k not in held]
+    recorded = held(ds, PATH_TENSOR)
+    return [k for k in todo if k not in recorded]

@@ -33,7 +33,15 @@ from tensorlake.errors import (
 )
 from tensorlake.ingestion.files import IMAGE_EXTENSIONS, check_image
 from tensorlake.ingestion.manifest_reading import PLAIN_URL, Manifest, Rejection, read_manifest
-from tensorlake.ingestion.run import SHOWN, IngestReport, open_dest, run_transform
+from tensorlake.ingestion.run import (
+    SHOWN,
+    IngestReport,
+    held,
+    open_dest,
+    require_tensors,
+    run_transform,
+    use_creds,
+)
 
 __all__ = ["META_GROUP", "SOURCES_TENSOR", "ingest_manifest"]
 
@@ -63,16 +71,14 @@ class _Plan:
 
 
 @compute
-def manifest_rows(batch: tuple[int, int], sample_out: Any, plan: _Plan) -> None:
-    """Rows ``start:stop`` of the manifest -> rows of every tensor."""
+def manifest_rows(batch: list[int], sample_out: Any, plan: _Plan) -> None:
+    """Rows ``batch`` of the manifest -> rows of every tensor."""
     rows: dict[str, list[Any]] = {"images": [], "titles": [], "metadata": [], SOURCES_TENSOR: []}
     for name in plan.typed:
         rows[name] = []
-    start, stop = batch
     found = plan.found
-    for url, title, meta in zip(
-        found.urls[start:stop], found.titles[start:stop], found.metadata[start:stop]
-    ):
+    for i in batch:
+        url, title, meta = found.urls[i], found.titles[i], found.metadata[i]
         if plan.link:  # an s3:// or http(s):// URL is a link as it is
             image: Any = (
                 LinkedSample(url, plan.creds_key)
@@ -159,12 +165,12 @@ def ingest_manifest(
     if created:
         _create(ds, found, link, verify == "decode", report)
     else:
-        _check_schema(ds)
+        require_tensors(ds, ("images", "titles", "metadata", SOURCES_TENSOR), "ingest_manifest")
     typed = _typed_tensors(ds)
-    held = set(ds[SOURCES_TENSOR].numpy(aslist=True)) if len(ds[SOURCES_TENSOR]) else set()
+    recorded = held(ds, SOURCES_TENSOR)
     keep = []
     for i, (url, meta) in enumerate(zip(found.urls, found.metadata)):
-        if url in held:
+        if url in recorded:
             if skip or resume:  # a resumed ingest goes on after what its checkpoint holds
                 report.already += 1
             else:
@@ -193,10 +199,7 @@ def ingest_manifest(
         report.skip("duplicate URLs", str(r))
     if link and (src_creds or creds_key):
         creds_key = creds_key or "source"
-        if creds_key not in ds.get_creds_keys():
-            ds.add_creds_key(creds_key)
-        if src_creds:
-            ds.populate_creds(creds_key, src_creds)
+        use_creds(ds, creds_key, src_creds)
     plan = _Plan(
         link,
         creds_key if link else object_key,
@@ -205,17 +208,15 @@ def ingest_manifest(
         ignore_errors,
         found,
     )
-    size = 1 if verify == "decode" or not link else BATCH
-    n = len(found.urls)
-    batches = [(i, min(n, i + size)) for i in range(0, n, size)]
     run_transform(
         manifest_rows(plan=plan),
-        batches,
+        list(range(len(found.urls))),
         ds,
         created,
         report,
+        batch=1 if verify == "decode" or not link else BATCH,
         num_workers=num_workers,
-        checkpoint_interval=-(-checkpoint_interval // size),
+        checkpoint_interval=checkpoint_interval,
         ignore_errors=ignore_errors,
         progressbar=progressbar,
         find_failed=(lambda: _missing(ds, found.urls)) if ignore_errors else None,
@@ -348,24 +349,7 @@ def _typed_tensors(ds: Dataset) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _check_schema(ds: Dataset) -> None:
-    missing = [n for n in ("images", "titles", "metadata", SOURCES_TENSOR) if not _has(ds, n)]
-    if missing:
-        raise IngestError(
-            f"The dataset at {ds.path} has no tensors {missing}: it was not made by "
-            "ingest_manifest. Pass overwrite=True to replace it, or another dest."
-        )
-
-
-def _has(ds: Dataset, name: str) -> bool:
-    try:
-        ds[name]
-    except KeyError:
-        return False
-    return True
-
-
 def _missing(ds: Dataset, urls: list[str]) -> list[str]:
     """The URLs the rows do not hold: those that failed (``ignore_errors``)."""
-    held = set(ds[SOURCES_TENSOR].numpy(aslist=True))
-    return [u for u in urls if u not in held]
+    recorded = held(ds, SOURCES_TENSOR)
+    return [u for u in urls if u not in recorded]

@@ -20,9 +20,17 @@ from typing import Any
 from tensorlake.api.dataset import Dataset, core_of
 from tensorlake.api.factory import delete, empty, exists, load
 from tensorlake.compute import ComputeFunction
-from tensorlake.errors import IngestError, SampleError, TransformError
+from tensorlake.errors import IngestError, SampleError, TensorNotFoundError, TransformError
 
-__all__ = ["INFO_KEY", "IngestReport", "open_dest", "run_transform"]
+__all__ = [
+    "INFO_KEY",
+    "IngestReport",
+    "held",
+    "open_dest",
+    "require_tensors",
+    "run_transform",
+    "use_creds",
+]
 
 INFO_KEY = "ingest"
 """``ds.info[INFO_KEY]``: the report of the ingest that made the checked-out commit."""
@@ -110,6 +118,35 @@ def open_dest(
     return ds, created
 
 
+def held(ds: Dataset, tensor: str) -> set[str]:
+    """What the text tensor ``tensor`` holds (the sources earlier ingests recorded)."""
+    values = ds[tensor]
+    return set(values.numpy(aslist=True)) if len(values) else set()
+
+
+def require_tensors(ds: Dataset, names: Sequence[str], made_by: str) -> None:
+    """An existing ``dest`` must have the tensors the ingest appends to."""
+    missing = []
+    for name in names:
+        try:
+            ds[name]
+        except TensorNotFoundError:
+            missing.append(name)
+    if missing:
+        raise IngestError(
+            f"The dataset at {ds.path} has no tensors {missing}: it was not made by "
+            f"{made_by}. Pass overwrite=True to replace it, or another dest."
+        )
+
+
+def use_creds(ds: Dataset, key: str, creds: dict[str, Any] | None) -> None:
+    """Have links name ``key``, and give this session ``creds`` for it (when given)."""
+    if key not in ds.get_creds_keys():
+        ds.add_creds_key(key)
+    if creds:
+        ds.populate_creds(key, creds)
+
+
 def run_transform(
     transform: ComputeFunction,
     items: Sequence[Any],
@@ -121,23 +158,31 @@ def run_transform(
     checkpoint_interval: int,
     ignore_errors: bool,
     progressbar: bool,
+    batch: int | None = None,
     find_failed: Callable[[], list[str]] | None = None,
 ) -> None:
     """Append ``transform``'s rows of ``items`` to ``ds`` and commit them with ``report``
     (``report.rows`` and ``report.failed`` are filled in). A row that fails validation
     (a corrupt file) is a ``SampleError`` naming it, chained to the eval's
-    ``TransformError`` (which says where it stopped). ``find_failed``: the source's own
-    list of what failed with ``ignore_errors`` (default: the items the eval skipped)."""
+    ``TransformError`` (which says where it stopped).
+
+    ``batch``: the transform gets lists of that many items (appending rows a batch at
+    a time costs a fraction of appending them one by one), and ``checkpoint_interval``
+    (in items) is rounded up to whole batches. ``find_failed``: the source's own list of
+    what failed with ``ignore_errors`` (default: the items of what the eval skipped)."""
     if not items:  # nothing new at the source: no commit
         return
     started = time.perf_counter()
-    before = len(ds.commits)
+    units: Sequence[Any] = items
+    if batch is not None:
+        units = [items[i : i + batch] for i in range(0, len(items), batch)]
+    before = len(ds.commits) if created else 0  # (a walk of the history: only when short)
     try:
         result = transform.eval(
-            items,
+            units,
             ds,
             num_workers=num_workers,
-            checkpoint_interval=checkpoint_interval,
+            checkpoint_interval=-(-checkpoint_interval // (batch or 1)),
             ignore_errors=ignore_errors,
             progressbar=progressbar,
         )
@@ -161,7 +206,8 @@ def run_transform(
                 stacklevel=3,
             )
     else:
-        report.failed += [str(items[i]) for i in result.failed_indices]
+        for i in result.failed_indices:
+            report.failed += [str(x) for x in units[i]] if batch else [str(units[i])]
     report.seconds += time.perf_counter() - started
     ds.info[INFO_KEY] = report.to_dict()
     ds.commit(f"Ingested {report.rows} rows from {report.source}")
