@@ -43,8 +43,16 @@ class NoBar:
 class LogLines(NoBar):
     """Progress as whole lines on stderr, for logs: the bar's text without redraws."""
 
-    def __init__(self, total: int, initial: int, name: str) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        initial: int,
+        name: str,
+        unit: str = "item",
+        unit_scale: bool = False,
+    ) -> None:
         self.total, self.n, self.initial, self.name = total, initial, initial, name
+        self.unit, self.unit_scale = unit, unit_scale
         self.postfix = ""
         self.started = self.last = time.monotonic()
 
@@ -68,7 +76,8 @@ class LogLines(NoBar):
             self.total,
             elapsed,
             prefix=self.name,
-            unit="item",
+            unit=self.unit,
+            unit_scale=self.unit_scale,
             rate=rate,
             postfix=self.postfix or None,
             ncols=0,
@@ -79,15 +88,30 @@ class LogLines(NoBar):
 ProgressBar: TypeAlias = tqdm | NoBar
 
 
-def progress_bar(enabled: bool, total: int, initial: int, name: str) -> ProgressBar:
+def progress_bar(
+    enabled: bool,
+    total: int | None,
+    initial: int,
+    name: str,
+    unit: str = "item",
+    unit_scale: bool = False,
+) -> ProgressBar:
     """A live bar in notebooks and terminals; in logs (where tqdm's ``\\r`` updates would
     pile up) a plain line every ``LOG_LINE_SECONDS`` and one at the end; nothing (and no
-    tqdm object, see the module's docstring) when not ``enabled``."""
+    tqdm object, see the module's docstring) when not ``enabled``. ``unit="B",
+    unit_scale=True`` counts bytes (uploads, downloads)."""
     if not enabled:
         return NoBar()
     if "ipykernel" in sys.modules or is_terminal(sys.stderr):
-        return tqdm(total=total, initial=initial, desc=name, unit="item", dynamic_ncols=True)
-    return LogLines(total, initial, name)
+        return tqdm(
+            total=total,
+            initial=initial,
+            desc=name,
+            unit=unit,
+            unit_scale=unit_scale,
+            dynamic_ncols=True,
+        )
+    return LogLines(total, initial, name, unit, unit_scale)
 
 
 def is_terminal(stream: Any) -> bool:

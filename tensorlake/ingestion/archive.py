@@ -22,7 +22,6 @@ import os
 import posixpath
 import shutil
 import stat
-import sys
 import tarfile
 import tempfile
 import time
@@ -33,10 +32,8 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-from tqdm.auto import tqdm
-
 from tensorlake.api.dataset import Dataset
-from tensorlake.compute.progress import LOG_LINE_SECONDS, is_terminal
+from tensorlake.compute.progress import ProgressBar, progress_bar
 from tensorlake.errors import IngestError, StorageError
 from tensorlake.ingestion.classification import ingest_classification
 from tensorlake.ingestion.coco import ingest_coco
@@ -202,7 +199,7 @@ def _download(url: str, path: str, progressbar: bool) -> None:
     """``url`` streamed into ``path``; a dropped connection is resumed with ``Range``
     (up to ``RETRIES`` times); ``IngestError`` when it cannot be completed."""
     done, total, tries = 0, None, 0
-    bar: _Bytes | None = None
+    bar: ProgressBar | None = None
     with open(path, "wb") as f:
         try:
             while True:
@@ -218,7 +215,7 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                         if total is None:
                             length = response.headers.get("Content-Length")
                             total = int(length) if length is not None else None
-                            bar = _Bytes(progressbar, total, url)
+                            bar = _byte_bar(progressbar, total, url)
                         assert bar is not None
                         while chunk := response.read(BLOCK):
                             f.write(chunk)
@@ -252,7 +249,7 @@ def _download_object(
     try:
         storage = from_url(parent, creds=creds, read_only=True)
         size = storage.info(name).size
-        bar = _Bytes(progressbar, size, src)
+        bar = _byte_bar(progressbar, size, src)
         try:
             with open(path, "wb") as f:
                 for start in range(0, size, S3_PART):
@@ -265,41 +262,9 @@ def _download_object(
         raise IngestError(f"Cannot read the archive {src}: {err}") from err
 
 
-class _Bytes:
-    """A download's progress in bytes: tqdm in terminals and notebooks, a line every
-    ``LOG_LINE_SECONDS`` in logs (no ``\\r`` redraws piling up), nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int | None, url: str) -> None:
-        self.name = "download " + url.rsplit("/", 1)[-1][:40]
-        self.total, self.n = total, 0
-        self.enabled = enabled
-        self.started = self.last = time.monotonic()
-        self.bar: Any = None
-        if enabled and ("ipykernel" in sys.modules or is_terminal(sys.stderr)):
-            self.bar = tqdm(
-                total=total, desc=self.name, unit="B", unit_scale=True, unit_divisor=1024
-            )
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and time.monotonic() - self.last >= LOG_LINE_SECONDS:
-            self._line()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            self._line()
-
-    def _line(self) -> None:
-        self.last = time.monotonic()
-        elapsed = self.last - self.started
-        text = tqdm.format_meter(
-            self.n, self.total, elapsed, prefix=self.name, unit="B", unit_scale=True, ncols=0
-        )
-        print(text, file=sys.stderr, flush=True)
+def _byte_bar(enabled: bool, total: int | None, url: str) -> ProgressBar:
+    name = "download " + url.rsplit("/", 1)[-1][:40]
+    return progress_bar(enabled, total, 0, name, unit="B", unit_scale=True)
 
 
 # -- extracting ------------------------------------------------------------------------

@@ -40,7 +40,6 @@ import hashlib
 import mimetypes
 import os
 import stat
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,10 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from tensorlake import storage
-from tensorlake.compute.progress import LOG_LINE_SECONDS, NoBar, SharedBar, is_terminal
+from tensorlake.compute.progress import SharedBar, progress_bar
 from tensorlake.errors import IngestError, StorageError, TensorlakeError
 
 __all__ = [
@@ -437,7 +434,9 @@ class _Target:
         client = self._client(self._store)
         shared = SharedBar()
         watch = _Watch(shared)
-        bar = _byte_bar(progressbar, sum(f.size for f in files), "upload")
+        bar = progress_bar(
+            progressbar, sum(f.size for f in files), 0, "upload", unit="B", unit_scale=True
+        )
         shared.show(bar)
         futures = []
         try:
@@ -582,48 +581,6 @@ class _Watch:
 
 
 # --- the progress bar -----------------------------------------------------------------
-
-
-class _ByteLines(NoBar):
-    """Bytes sent as whole lines on stderr, for logs (``LogLines`` of compute, in bytes):
-    one every ``LOG_LINE_SECONDS`` and one at the end, never ``\\r`` redraws."""
-
-    def __init__(self, total: int, name: str) -> None:
-        self.total, self.n, self.name = total, 0, name
-        self.started = self.last = time.monotonic()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        if time.monotonic() - self.last >= LOG_LINE_SECONDS:
-            self._line()
-
-    def close(self) -> None:
-        self._line()
-
-    def _line(self) -> None:
-        self.last = time.monotonic()
-        elapsed = self.last - self.started
-        text = tqdm.format_meter(
-            self.n,
-            self.total,
-            elapsed,
-            prefix=self.name,
-            unit="B",
-            unit_scale=True,
-            rate=self.n / elapsed if elapsed > 0 else None,
-            ncols=0,
-        )
-        print(text, file=sys.stderr, flush=True)
-
-
-def _byte_bar(enabled: bool, total: int, name: str) -> Any:
-    """A live bar in terminals and notebooks, lines in logs, nothing when not ``enabled``
-    (no tqdm object then: see ``tensorlake.compute.progress``)."""
-    if not enabled:
-        return NoBar()
-    if "ipykernel" in sys.modules or is_terminal(sys.stderr):
-        return tqdm(total=total, desc=name, unit="B", unit_scale=True, dynamic_ncols=True)
-    return _ByteLines(total, name)
 
 
 def _size(n: float) -> str:
