@@ -128,10 +128,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "loader",
-        "PyTorch loader pass, 2 workers, batch 32 (images, labels, boxes)",
+        "PyTorch loader pass, 2 workers, batch 32 (images, labels, boxes decoded)",
         "images/s",
         "images",
-        _systems("loader"),
+        (
+            *_systems("loader"),
+            Cell("loader", "ceilings", "decode2", "ceiling: PIL decode of the files, 2 processes"),
+        ),
     ),
     Scenario(
         "crash",
@@ -160,6 +163,16 @@ TARGETS: tuple[Target, ...] = (
     Target("ingest", "storage within 10% of the JPEG bytes", "storage", threshold=1.10),
     Target("read", ">= 750 images/s in one process", "value", threshold=750.0),
     Target("boxes", ">= 100k samples/s", "value", threshold=100_000.0),
+    Target("loader", ">= 2x LitData", "ratio", "loader/litdata", 2.0),
+    Target("loader", ">= 0.9x the 2-process PIL ceiling", "ratio", "loader/ceilings/decode2", 0.9),
+    Target("random_rows", ">= 1.1x LitData", "ratio", "random_rows/litdata", 1.1),
+    Target(
+        "random_rows",
+        ">= 0.95x the 1-process PIL ceiling",
+        "ratio",
+        "random_rows/ceilings/decode1",
+        0.95,
+    ),
     Target(
         "crash",
         "opens with one call; only the work since the last checkpoint is redone",

@@ -116,4 +116,12 @@ def random_rows(a: dict) -> dict:
 
 
 if __name__ == "__main__":
-    main({"ingest": ingest, "ingest_s3": ingest_s3, "read": read, "random_rows": random_rows})
+    main(
+        {
+            "ingest": ingest,
+            "ingest_s3": ingest_s3,
+            "read": read,
+            "random_rows": random_rows,
+            "loader": read,  # a loader pass decodes every file once: read/decode2
+        }
+    )

