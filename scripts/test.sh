@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
+# the CPU build of torch, first: an unpinned torch requirement would fetch a CUDA build
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -6,8 +6,10 @@ decodes into a new Pillow image, packs it into a new ``bytes`` (``tobytes``) and
 wraps that: about 700 page faults for a 640x480 RGB image, and about a third of the
 speed of decoding into memory that is already mapped. So:
 
-* JPEG with 3 components: the header is parsed here (``_image_headers``), then
-  Pillow's JPEG decoder is driven directly (the calls ``ImageFile.load`` makes)
+* JPEG (8-bit gray or 3 components): libjpeg-turbo through ``simplejpeg`` writes
+  straight into ``out``, with the settings Pillow uses (so the pixels are Pillow's).
+  Without simplejpeg, for 3 components, the header is parsed here (``_image_headers``),
+  then Pillow's JPEG decoder is driven directly (the calls ``ImageFile.load`` makes)
   into a per-thread RGBX scratch buffer (libjpeg-turbo writes 4 bytes per pixel
   through Pillow whatever we ask for), which is then packed into ``out``.
 * Gray JPEG: decoded straight into ``out``, which Pillow maps as an "L" image.
@@ -35,6 +37,11 @@ import warnings
 import numpy as np
 from PIL import Image
 
+try:  # libjpeg-turbo without Pillow's per-line copies: ~10% faster, the same pixels
+    import simplejpeg
+except ImportError:  # a platform without its wheels: Pillow's decoder, driven directly
+    simplejpeg = None
+
 from tensorlake.compression._image_headers import ImageHeader
 from tensorlake.errors import FormatError
 
@@ -56,6 +63,9 @@ _PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 def decode_into(view: bytes | bytearray | memoryview, header: ImageHeader, out: np.ndarray) -> None:
     """Decode ``view`` into ``out``, a C-contiguous uint8 array of ``header.shape``."""
     _check_bomb(header)
+    if header.format == "jpeg" and header.simple and simplejpeg is not None:
+        _simplejpeg_decode(view, header, out)
+        return
     if header.format == "jpeg" and header.simple and _HAVE_JPEG:
         if header.channels == 1:
             _jpeg_decode(view, header, _map(out, "L", header))
@@ -135,6 +145,23 @@ def _jpeg_decode(view: bytes | bytearray | memoryview, header: ImageHeader, targ
     if consumed >= 0 or error < 0:
         what = "truncated" if consumed >= 0 else f"corrupt (decoder error {error})"
         raise FormatError(f"JPEG data is {what}: {len(view)} bytes, {header.width}x{header.height}")
+
+
+def _simplejpeg_decode(
+    view: bytes | bytearray | memoryview, header: ImageHeader, out: np.ndarray
+) -> None:
+    # libjpeg-turbo straight into ``out`` (RGB or gray, the slow exact DCT and fancy
+    # upsampling, as Pillow decodes); strict: a truncated or corrupt file is an error
+    colorspace = "GRAY" if header.channels == 1 else "RGB"
+    try:
+        simplejpeg.decode_jpeg(
+            view, colorspace=colorspace, fastdct=False, fastupsample=False, buffer=out
+        )
+    except ValueError as err:
+        raise FormatError(
+            f"JPEG data is corrupt or truncated ({err}): {len(view)} bytes, "
+            f"{header.width}x{header.height}"
+        ) from err
 
 
 def _open(view: bytes | bytearray | memoryview, header: ImageHeader) -> Image.Image:

@@ -275,16 +275,17 @@ def test_decode_matches_pillow(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-@pytest.mark.parametrize("disable", ["jpeg", "map", "pack"])
+@pytest.mark.parametrize("disable", ["simplejpeg", "jpeg", "map", "pack"])
 def test_fallback_paths_give_the_same_pixels(name: str, disable: str, monkeypatch) -> None:
     data = LAYOUTS[name]
     fast = decode_image(data)
+    monkeypatch.setattr(_decode, "simplejpeg", None)  # every path below is Pillow's
     if disable == "jpeg":
         monkeypatch.setattr(_decode, "_HAVE_JPEG", False)
     elif disable == "map":
         monkeypatch.setattr(_decode, "_HAVE_JPEG", False)
         monkeypatch.setattr(_decode, "_HAVE_MAP", False)
-    else:
+    elif disable == "pack":
         monkeypatch.setattr(_decode, "_overlapping_pack_works", lambda: False)
     np.testing.assert_array_equal(decode_image(data), fast)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -268,7 +269,7 @@ class Htype:
         if dtype == np.bool_:
             arr = unpack_bool(raw, shape)
         else:
-            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            expected = math.prod(shape) * dtype.itemsize
             if len(raw) != expected:
                 raise FormatError(
                     f"tensor '{meta.name}': a row holds {len(raw)} bytes, expected {expected} "

@@ -88,6 +88,10 @@ class TensorReader:
 
     def _read_stored(self, rows: Sequence[int] | np.ndarray) -> list[Encoded]:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) == 1:
+            cached = self._cached_row(int(rows[0]))
+            if cached is not None:
+                return [cached]
         out: list[Encoded | None] = [None] * len(rows)
         sealed = self.table.num_rows
         by_chunk: dict[int, list[int]] = {}
@@ -121,6 +125,21 @@ class TensorReader:
         if len(rows):
             self._last_row_read = int(rows[-1])
         return out  # type: ignore[return-value]
+
+    def _cached_row(self, row: int) -> Encoded | None:
+        """Row ``row`` from a cached chunk, if one holds it (random access's fast path)."""
+        table = self.table
+        if not 0 <= row < table.num_rows:
+            return None
+        j = table.locate(row)
+        if int(table.column("kind")[j]) != KIND_ROWS:
+            return None
+        chunk = self._cache.get(self._key(int(table.column("ids")[j])))
+        if chunk is None:
+            return None
+        local = row - table.row_start(j)
+        self._last_row_read = row
+        return chunk.row(local), tuple(int(s) for s in chunk.header.shapes[local])
 
     def _read_whole(self, j: int, wanted: int) -> bool:
         """Whether to fetch chunk entry ``j`` whole (and cache it) for ``wanted`` of its
