@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
@@ -20,7 +22,7 @@ from tensorlake.engine.version import gc as version_gc
 from tensorlake.engine.version import log as version_log
 from tensorlake.errors import DatasetError, LinkError, SampleError, TensorNotFoundError
 
-__all__ = ["Dataset", "core_of"]
+__all__ = ["Dataset", "core_of", "rows_of"]
 
 
 class Dataset:
@@ -569,3 +571,11 @@ def core_of(ds: Dataset) -> DatasetCore:
     """The engine state behind ``ds`` (for the layers above this one: compute,
     integrations); every view and group of a dataset shares it."""
     return ds._core
+
+
+def rows_of(ds: Dataset) -> np.ndarray | None:
+    """The rows of the underlying tensors ``ds`` selects, in its order (int64); None for
+    a one-row view (``ds[i]``), which is a sample rather than a selection."""
+    if ds._index.is_scalar:
+        return None
+    return np.asarray(ds._index.absolute(ds.min_len), dtype=np.int64)

@@ -93,9 +93,8 @@ class Batches:
         try:
             for i in range(len(current)):
                 rows = view.rows[current.batch(i)]
-                if i + 1 < len(current):
-                    reader.prefetch(view.rows[current.batch(i + 1)])
-                values = reader.read(rows)
+                ahead = view.rows[current.batch(i + 1)] if i + 1 < len(current) else None
+                values = reader.read(rows, ahead=ahead)
                 batch = {view.names[name]: value for name, value in values.items()}
                 if self._return_index:
                     batch["index"] = np.array(rows, dtype=np.int64)

@@ -115,9 +115,9 @@ class _Batches(TorchDataset):
         if self._reader is None:
             self._reader = BatchReader(self._source.open(), self._methods, self._pad)
         in_worker = get_worker_info() is not None
-        self._reader.prefetch(request.ahead)
         self._roots = {}
-        values = self._reader.read(request.rows, self._shared_alloc if in_worker else None)
+        alloc = self._shared_alloc if in_worker else None
+        values = self._reader.read(request.rows, alloc, ahead=request.ahead)
         batch = self._collate(values, request.rows)
         if in_worker:
             batch = self._to_transit(batch)

@@ -4,8 +4,8 @@ Each tensor's rows are fetched together: whole chunks where most of a chunk is w
 (or the chunk is small), else one ranged read per run of consecutive rows, all
 concurrently, checksums verified. Images of one shape decode in parallel straight into
 one output array (an ``alloc`` may place it in shared memory for the process that will
-receive it). ``prefetch`` starts fetching the next batch's bytes in the background, so
-a remote store's latency hides behind decoding.
+receive it). ``read(rows, ahead=next_rows)`` starts fetching the next batch's bytes in
+the background, so a remote store's latency hides behind decoding.
 """
 
 from __future__ import annotations
@@ -70,19 +70,23 @@ class BatchReader:
         self._pad = pad
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: tuple[bytes, Future[dict[str, list[Encoded]]]] | None = None
+        self._small: dict[str, bool] = {}
 
     # -- the batch --------------------------------------------------------------------
-    def read(self, rows: np.ndarray, alloc: Alloc | None = None) -> dict[str, Any]:
+    def read(
+        self, rows: np.ndarray, alloc: Alloc | None = None, ahead: np.ndarray | None = None
+    ) -> dict[str, Any]:
         """Each tensor's values for ``rows``: one stacked array when every row is a
-        decoded array of one shape, else a list with a value per row."""
+        decoded array of one shape, else a list with a value per row. ``ahead``: the
+        rows of the next batch, whose bytes are fetched in the background meanwhile."""
         stored = self._take_ahead(rows)
+        self._prefetch(ahead)
         return {
             name: self._read_tensor(name, method, rows, stored.get(name), alloc)
             for name, method in self._methods.items()
         }
 
-    def prefetch(self, rows: np.ndarray | None) -> None:
-        """Start fetching the stored bytes of ``rows`` (the next batch) in the background."""
+    def _prefetch(self, rows: np.ndarray | None) -> None:
         if rows is None or not len(rows) or self._core.storage.memory_resident:
             return
         if self._pool is None:
@@ -123,6 +127,13 @@ class BatchReader:
         return future.result()
 
     def _small_rows(self, name: str) -> bool:
+        """Whether ``name`` holds small raw rows (labels, boxes): read vectorised from
+        whole chunks, which are small and cached."""
+        if name not in self._small:
+            self._small[name] = self._has_small_rows(name)
+        return self._small[name]
+
+    def _has_small_rows(self, name: str) -> bool:
         engine = self._core.engine(name)
         meta, table = engine.meta, engine.table
         if meta.sample_compression is not None or meta.chunk_compression is not None:

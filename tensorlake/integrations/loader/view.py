@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tensorlake.api.dataset import Dataset, core_of
+from tensorlake.api.dataset import Dataset, core_of, rows_of
 from tensorlake.errors import DatasetError, TensorNotFoundError
 from tensorlake.integrations.loader.position import Position
 from tensorlake.integrations.loader.reader import check_decode_methods
@@ -62,10 +62,10 @@ def loader_view(
     if pad_tensors and not ds.is_view:
         rows = np.arange(max(lengths, default=0), dtype=np.int64)
     else:
-        rows = ds._index.absolute(ds.min_len)
-        if ds._index.is_scalar:
+        selected = rows_of(ds)
+        if selected is None:
             raise DatasetError("A loader reads a view of rows; ds[i] is one row: use ds[i:i+1].")
-    rows = np.asarray(rows, dtype=np.int64)
+        rows = selected
     leading = max(names, key=lambda n: int(core.engine(n).table.column("nbytes").sum()))
     units = _chunk_of(core, leading, rows)
     window = _window_rows(core, list(names), len(rows), buffer_size)
