@@ -184,13 +184,16 @@ def test_short_writes_are_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert store.get("k") == b"abcdefghijklmnop"
 
 
-def _opened_flags(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the flags of every os.open call from here on."""
+def _opened_flags(monkeypatch: pytest.MonkeyPatch, under: Path) -> list[int]:
+    """Record the flags of every os.open of a path under ``under`` from here on (not the
+    files other threads of the test process open meanwhile: lock heartbeats, say)."""
     flags: list[int] = []
     real_open = os.open
+    root = str(under)
 
     def spy(path, flag, *args, **kwargs):
-        flags.append(flag)
+        if os.fspath(path).startswith(root):
+            flags.append(flag)
         return real_open(path, flag, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", spy)
@@ -203,7 +206,7 @@ def test_direct_writes_store_large_objects_around_the_page_cache(
 ) -> None:
     store = LocalStorage(tmp_path, fsync=False)
     store.direct_write_min = 1 << 20
-    flags = _opened_flags(monkeypatch)
+    flags = _opened_flags(monkeypatch, tmp_path)
     rng = np.random.default_rng(0)
     parts = [rng.bytes(n) for n in (700_001, 3, 0, 500_000)]  # not a multiple of a block
     store.put_parts("chunks/big", parts)
@@ -234,7 +237,7 @@ def test_set_direct_write_min_turns_direct_writes_on_and_off(
 ) -> None:
     store = LocalStorage(tmp_path, fsync=False)
     store.set_direct_write_min(4096)
-    flags = _opened_flags(monkeypatch)
+    flags = _opened_flags(monkeypatch, tmp_path)
     store.put("big", b"b" * 5000)
     store.put("small", b"s" * 100)
     if store.direct_write_min is None:
