@@ -280,3 +280,48 @@ def test_ranks_default_from_torch_distributed(small_ds, tmp_path):
         assert (loader.rank, loader.world_size) == (0, 1)
     finally:
         dist.destroy_process_group()
+
+
+def test_every_rank_resumes_its_own_rest_and_a_new_world_size_the_whole_rest(small_ds):
+    def loader(rank, world_size, batch_size=2):
+        return small_ds.pytorch(
+            tensors=FLAT,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=2,
+            num_workers=1,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    states, taken = [], []
+    for rank in range(2):  # two ranks, two batches each, as DDP would step them
+        first = loader(rank, 2)
+        it = iter(first)
+        taken += [int(i) for _ in range(2) for i in next(it)["index"]]
+        states.append(first.state_dict())
+        del it
+    for rank in range(2):  # each rank continues with exactly its own batches
+        again = loader(rank, 2)
+        again.load_state_dict(states[rank])
+        whole = _indices(loader(rank, 2))
+        assert _indices(again) == whole[4:]
+    rest = []  # or three ranks of another batch size share out what is left
+    for rank in range(3):
+        again = loader(rank, 3, batch_size=3)
+        again.load_state_dict(states[0])
+        rest += _indices(again)
+    assert sorted(taken + rest) == list(range(len(small_ds)))
+
+
+def test_a_loader_never_takes_the_writer_lock(tmp_path):
+    from tensorlake.storage import from_url
+
+    ds = data.make(str(tmp_path / "ds"), n=6, images=False)
+    ds.close()  # the writer's lock released
+    storage = from_url(str(tmp_path / "ds"))
+    assert not storage.exists("lock")
+    writable = tl.load(tmp_path / "ds")  # not read-only, yet only read
+    assert len(_indices(writable.pytorch(tensors=FLAT, num_workers=2, batch_size=2))) == 6
+    assert len(_indices(writable.pytorch(tensors=FLAT, num_workers=0, batch_size=2))) == 6
+    assert not storage.exists("lock")
