@@ -545,7 +545,43 @@ class Dataset:
         where = "" if self._index.is_full else f", index={self._index.rows!r}"
         group = f", group={self._group!r}" if self._group else ""
         mode = ", read_only=True" if self.read_only else ""
-        return f"Dataset(path={self.path!r}{mode}{group}{where}, tensors={list(self.tensors)})"
+        version = f"branch={self.branch!r}, commit={self.commit_id[:12]!r}"
+        return (
+            f"Dataset(path={self.path!r}{mode}, {version}{group}{where}, rows={len(self)}, "
+            f"tensors={list(self.tensors)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The notebook view: version, rows, a table of tensors (from the manifest only)
+        and a preview of the first rows (``TENSORLAKE_HTML_PREVIEW`` rows, 0: none)."""
+        return integration("notebook.html").dataset_html(self)
+
+    def visualize(
+        self,
+        tensors: str | list[str] | None = None,
+        cols: int = 4,
+        size: int = 256,
+        boxes: Any = None,
+        masks: Any = None,
+        labels: Any = None,
+        keypoints: Any = None,
+        limit: int = 64,
+    ) -> Any:
+        """A grid of this view's images (the first ``limit`` rows) with their boxes (in
+        the tensor's coords), masks, keypoints and class names drawn, and each row's
+        index under it; local and offline (Deep Lake's name, without its web app).
+
+        ``tensors`` names the image tensor (default: the first image tensor); ``boxes``,
+        ``masks``, ``labels``, ``keypoints`` name the tensors to draw (default: the first
+        of each htype; ``False``: none). The result renders in a notebook, and
+        ``.save("grid.png")`` / ``.image`` (a PIL image) work anywhere.
+
+        Example::
+
+            ds[0:16].visualize(cols=4, size=256).save("grid.png")
+        """
+        module = integration("notebook.grid")
+        return module.visualize(self, tensors, cols, size, boxes, masks, labels, keypoints, limit)
 
     def numpy(self, aslist: bool = False) -> dict[str, Any]:
         """Every tensor of this view, as ``{name: tensor.numpy(...)}``."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.engine.core.dataset import DatasetCore
@@ -254,6 +255,9 @@ class Tensor:
         if isinstance(values, (str, bytes)):
             raise DatasetError("extend() takes a sequence of samples; use append() for one sample.")
         self._core.append_rows({self.key: list(values)}, skip_ok=True)
+
+    def _repr_html_(self) -> str:
+        return integration("notebook.html").tensor_html(self)
 
     def __repr__(self) -> str:
         idx = "" if self._index.is_full else f", index={self._index.rows!r}"
