@@ -34,3 +34,23 @@ def test_the_training_loop_trains_and_resumes():
     assert out.returncode == 0, out.stderr
     assert "epoch 2: 6 batches" in out.stdout
     assert "resumed after 2 batches: 4 more, none repeated or lost" in out.stdout
+
+
+def test_the_exploring_notebook_runs_headless():
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "examples" / "explore.ipynb", as_version=4)
+    # the kernel is this interpreter's (the test environment's), whatever jupyter knows
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "examples")}},
+    )
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    rich = [o for o in outputs if o.output_type in ("execute_result", "display_data")]
+    assert any("text/html" in o.data and "tl-tensors" in o.data["text/html"] for o in rich)
+    assert any("image/png" in o.data for o in rich)  # a visualize() grid

@@ -196,3 +196,15 @@ def test_visualize_checks_what_it_is_asked(ds):
         ds.visualize(cols=0)
     grid = ds[0:3].visualize(boxes=False, labels=False, size=32)
     assert grid.rows == [0, 1, 2]
+
+
+def test_an_eval_report_renders_as_a_table():
+    from tensorlake.compute.report import EvalReport
+
+    report = EvalReport(
+        items=30, samples=28, failed_indices=list(range(12)), checkpoints=["a" * 40]
+    )
+    report.seconds = 1.5
+    tree = _Tree(report._repr_html_())
+    assert tree.count("tr") == 5 and "20 items/s" in tree.words
+    assert "(12 in all)" in tree.words and "a" * 12 in tree.words
