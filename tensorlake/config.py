@@ -18,6 +18,7 @@ __all__ = [
     "chunk_size",
     "direct_write_min_bytes",
     "home",
+    "html_preview_rows",
     "io_threads",
     "lock_lease",
     "start_method",
@@ -56,6 +57,15 @@ def direct_write_min_bytes() -> int | None:
 def cache_bytes() -> int:
     """Byte budget of the read cache put in front of remote storage (``TENSORLAKE_CACHE_BYTES``)."""
     return _int_env("TENSORLAKE_CACHE_BYTES", 256 * 1024 * 1024)
+
+
+def html_preview_rows() -> int:
+    """Rows previewed under a dataset's HTML table in notebooks (``TENSORLAKE_HTML_PREVIEW``,
+    default 4; 0 shows the table alone, which reads no chunk)."""
+    rows = _int_env("TENSORLAKE_HTML_PREVIEW", 4)
+    if rows < 0:
+        raise ConfigError(f"TENSORLAKE_HTML_PREVIEW must be >= 0, got {rows}.")
+    return rows
 
 
 def io_threads() -> int:

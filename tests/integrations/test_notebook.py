@@ -208,3 +208,20 @@ def test_an_eval_report_renders_as_a_table():
     tree = _Tree(report._repr_html_())
     assert tree.count("tr") == 5 and "20 items/s" in tree.words
     assert "(12 in all)" in tree.words and "a" * 12 in tree.words
+
+
+def test_keypoints_and_their_skeleton_are_drawn(tmp_path):
+    from tensorlake.integrations.notebook.draw import PALETTE
+    from tensorlake.integrations.notebook.grid import GAP
+
+    ds = tl.empty(tmp_path / "kp")
+    ds.create_tensor("images", htype="image", sample_compression="png")
+    ds.create_tensor("keypoints", htype="keypoints_coco", keypoints=["a", "b", "c"],
+                     connections=[[0, 1]])  # fmt: skip
+    # object 0: a at (20, 50) and b at (80, 50) visible, c not labelled
+    ds.append({"images": np.zeros((100, 100, 3), np.uint8),
+               "keypoints": np.array([[20], [50], [2], [80], [50], [2], [0], [0], [0]])})  # fmt: skip
+    pixels = np.asarray(ds.visualize(size=100, cols=1).image)[GAP:, GAP:]
+    assert (pixels[50, 50] == PALETTE[0]).all()  # on the line between a and b
+    assert (pixels[50, 20] != 0).any() and (pixels[50, 80] != 0).any()  # the dots
+    assert (pixels[20, 50] == 0).all()  # nothing off the skeleton

@@ -13,19 +13,19 @@ import base64
 import html
 import io
 import json
-import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from tensorlake import config
 from tensorlake.api.dataset import Dataset, core_of, rows_of
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.registry import get_htype
-from tensorlake.errors import ConfigError, TensorlakeError
+from tensorlake.errors import TensorlakeError
 
-__all__ = ["dataset_html", "preview_rows", "tensor_html"]
+__all__ = ["dataset_html", "tensor_html", "thumbnail_uri"]
 
 STYLE = (
     "<style>.tl-view{font-family:sans-serif;font-size:13px}"
@@ -37,18 +37,6 @@ STYLE = (
 CLASS_NAMES_SHOWN = 5
 TEXT_SHOWN = 60
 THUMBNAIL = 96
-
-
-def preview_rows() -> int:
-    """Rows previewed under a dataset's table (``TENSORLAKE_HTML_PREVIEW``, 0: none)."""
-    raw = os.environ.get("TENSORLAKE_HTML_PREVIEW", "4")
-    try:
-        rows = int(raw)
-    except ValueError:
-        rows = -1
-    if rows < 0:
-        raise ConfigError(f"TENSORLAKE_HTML_PREVIEW must be an int >= 0, got {raw!r}.")
-    return rows
 
 
 def _e(value: Any) -> str:
@@ -144,7 +132,7 @@ def dataset_html(ds: Dataset, preview: int | None = None) -> str:
         else "<p class='tl-muted'>no tensors</p>"
     )
     parts = [STYLE, "<div class='tl-view'>", "<div>" + " · ".join(facts) + "</div>", table]
-    shown = preview_rows() if preview is None else preview
+    shown = config.html_preview_rows() if preview is None else preview
     if shown and body and len(ds):
         parts.append(_preview(ds, shown))
     parts.append("</div>")
