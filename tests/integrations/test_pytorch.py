@@ -201,8 +201,10 @@ def test_unstored_changes_need_a_flush_for_workers(tmp_path):
         ds.labels.append(1)  # held in memory until the block ends: other processes miss it
         with pytest.raises(DatasetError, match="flush"):
             ds.pytorch(num_workers=1)
-        loader = ds.pytorch(tensors=["labels"], num_workers=0, pad_tensors=True)
-        assert len(_indices(loader)) == 5  # in this process it is there
+        loader = ds.pytorch(tensors=["labels"], num_workers=0, pad_tensors=True, batch_size=5)
+        batch = next(iter(loader))  # in this process the new row is there
+        assert batch["index"].tolist() == [0, 1, 2, 3, 4]
+        assert batch["labels"].reshape(-1).tolist() == [0, 1, 2, 0, 1]
     loader = ds.pytorch(tensors=["labels"], num_workers=1, pad_tensors=True)
     assert len(_indices(loader)) == 5
 

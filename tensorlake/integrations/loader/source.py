@@ -4,7 +4,7 @@ A worker reopens the dataset from its URL (with the creds it was opened with, an
 link creds populated in this session: memory only, never stored) at the version the
 loader was made on: the commit, or the branch when its staged changes are part of what
 is read. A dataset in memory cannot be reopened elsewhere: forked workers read the
-copy they inherit.
+copy they inherit. A loader without workers reads the caller's dataset itself.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Source:
     version: str
     group: str
     link_creds: dict[str, dict[str, Any] | None]
-    inherited: Dataset | None = None  # a memory dataset: readable by forked workers only
+    inherited: Dataset | None = None  # read in this process, or a memory dataset (forks)
 
     @classmethod
     def of(cls, ds: Dataset, workers: bool) -> Source:
@@ -51,7 +51,9 @@ class Source:
             version=version,
             group=ds.group_index,
             link_creds=dict(core.links.creds),
-            inherited=ds if memory else None,
+            # read in this process, or by forked workers: the very dataset, unflushed
+            # rows included
+            inherited=ds if memory or not workers else None,
         )
 
     def open(self) -> DatasetCore:
