@@ -37,6 +37,7 @@ STYLE = (
 CLASS_NAMES_SHOWN = 5
 TEXT_SHOWN = 60
 THUMBNAIL = 96
+SMALL_VALUES = 6  # arrays up to this size show their values
 
 
 def _e(value: Any) -> str:
@@ -203,6 +204,15 @@ def _cell(meta: TensorMeta, htype: Any, value: Any) -> str:
     if meta.htype == "json":
         return _e(_short(json.dumps(value, default=str)))
     arr = np.asarray(value)
+    if meta.htype == "binary_mask" and arr.ndim == 3:
+        return _e(f"{arr.shape[2]} masks {arr.shape[0]}x{arr.shape[1]}")
+    if arr.size <= SMALL_VALUES and arr.dtype.kind in "biuf":
+        values = (
+            np.round(arr, 3).reshape(-1).tolist()
+            if arr.dtype.kind == "f"
+            else arr.reshape(-1).tolist()
+        )
+        return _e(values[0] if arr.ndim == 0 else values)
     return _e(f"{arr.dtype} {tuple(arr.shape)}")
 
 
