@@ -41,7 +41,9 @@ def _big(path: Path) -> None:
         labels = k % 10 == 0
         name = f"t{k:03d}"
         if labels:
-            ds.create_tensor(name, htype="class_label", class_names=[f"class {i}" for i in range(20)])
+            ds.create_tensor(
+                name, htype="class_label", class_names=[f"class {i}" for i in range(20)]
+            )
         else:
             ds.create_tensor(name, dtype="float32")
         with ds:  # one tensor at a time in memory
@@ -72,15 +74,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument("--only", choices=["html", "grid"], help="one half of the benchmark")
     args = parser.parse_args()
+    print(f"{args.repeats} runs each, medians; 2 cpus; default allocator")
+    if args.only != "grid":
+        _html(args.repeats)
+    if args.only != "html":
+        _grids(args.repeats, args.latency_ms)
 
-    from synthetic_coco import generate
 
+def _html(repeats: int) -> None:
     import tensorlake as tl
-    from benchmarks.harness import moto_server, s3_creds, slow_proxy
     from tensorlake.api.dataset import core_of
 
-    print(f"{args.repeats} runs each, medians; 2 cpus; default allocator")
     big = DATA / "html-1m-100"
     _big(big)
     os.environ["TENSORLAKE_HTML_PREVIEW"] = "0"
@@ -93,41 +99,40 @@ def main() -> None:
             real = getattr(storage, method)
 
             def spy(key, *a, _real=real, **kw):
-                chunk_reads.extend(
-                    k for k in ([key] if isinstance(key, str) else key) if "/chunks/" in k
-                )
+                keys = [key] if isinstance(key, str) else list(key)
+                chunk_reads.extend(k for k in keys if "/chunks/" in k)
                 return _real(key, *a, **kw)
 
             setattr(storage, method, spy)
         ds._repr_html_()
 
-    _report("html_1m_100", _timed(table, args.repeats), 0.1, f"; chunk reads: {len(chunk_reads)}")
+    _report("html_1m_100", _timed(table, repeats), 0.1, f"; chunk reads: {len(chunk_reads)}")
     os.environ["TENSORLAKE_HTML_PREVIEW"] = "4"
-    _report(
-        "html_preview",
-        _timed(lambda: tl.load(big, read_only=True)._repr_html_(), args.repeats),
-        0.1,
-    )
+    preview = _timed(lambda: tl.load(big, read_only=True)._repr_html_(), repeats)
+    _report("html_preview", preview, 0.1)
+
+
+def _grids(repeats: int, latency_ms: float) -> None:
+    from synthetic_coco import generate
+
+    import tensorlake as tl
+    from benchmarks.harness import moto_server, s3_creds, slow_proxy
 
     with tempfile.TemporaryDirectory() as tmp, moto_server("bench") as port:
+        images = Path(tmp) / "coco" / "images"
         ann = generate(Path(tmp) / "coco", 16, seed=0)
-        local = tl.ingest_coco(Path(tmp) / "coco" / "images", ann, Path(tmp) / "ds",
-                               progressbar=False, summary=False)  # fmt: skip
-        _report(
-            "grid_local",
-            _timed(lambda: tl.load(local.path, read_only=True)[0:16].visualize(), args.repeats),
-            0.5,
-        )
+        local = tl.ingest_coco(images, ann, Path(tmp) / "ds", progressbar=False, summary=False)
+        grid_local = _timed(lambda: tl.load(local.path, read_only=True)[0:16].visualize(), repeats)
+        _report("grid_local", grid_local, 0.5)
         direct = s3_creds(port)
-        tl.ingest_coco(Path(tmp) / "coco" / "images", ann, "s3://bench/grid", dest_creds=direct,
-                       progressbar=False, summary=False)  # fmt: skip
-        with slow_proxy(port, args.latency_ms / 1000) as endpoint:
+        remote = "s3://bench/grid"
+        tl.ingest_coco(images, ann, remote, dest_creds=direct, progressbar=False, summary=False)
+        with slow_proxy(port, latency_ms / 1000) as endpoint:
             creds = {**direct, "endpoint_url": endpoint}
             grid_s3 = _timed(
-                lambda: tl.load("s3://bench/grid", read_only=True, creds=creds)[0:16].visualize(),
-                args.repeats,
+                lambda: tl.load(remote, read_only=True, creds=creds)[0:16].visualize(), repeats
             )
-        _report("grid_s3", grid_s3, 1.5, f" (through a {args.latency_ms:g} ms proxy)")
+        _report("grid_s3", grid_s3, 1.5, f" (through a {latency_ms:g} ms proxy)")
 
 
 if __name__ == "__main__":

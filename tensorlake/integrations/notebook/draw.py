@@ -45,17 +45,25 @@ def tint_masks(
     image: np.ndarray, masks: np.ndarray, colours: Sequence[tuple[int, int, int]]
 ) -> np.ndarray:
     """``image`` (H, W, 3 uint8) with each instance of ``masks`` (H, W, N bool) blended
-    in its colour; pixels outside every mask are unchanged."""
-    out = image.astype(np.float32)
+    in its colour (where instances overlap, the last one's); pixels outside every mask
+    are unchanged."""
     m = np.asarray(masks, dtype=bool)
     if m.ndim == 2:
         m = m[..., None]
+    if m.shape[:2] != image.shape[:2] or not m.shape[-1]:
+        return image
+    last = np.full(m.shape[:2], -1, dtype=np.int16)  # the last instance at each pixel
     for k in range(m.shape[-1]):
-        where = m[..., k]
-        if where.shape != out.shape[:2] or not where.any():
-            continue
-        out[where] = out[where] * (1 - MASK_ALPHA) + np.array(colours[k], np.float32) * MASK_ALPHA
-    return out.round().clip(0, 255).astype(np.uint8)
+        last[m[..., k]] = k
+    covered = last >= 0
+    if not covered.any():
+        return image
+    palette = np.array([colours[k % len(colours)] for k in range(m.shape[-1])], np.float32)
+    out = image.copy()
+    pixels = image[covered].astype(np.float32)
+    blended = pixels * (1 - MASK_ALPHA) + palette[last[covered]] * MASK_ALPHA
+    out[covered] = blended.round().clip(0, 255).astype(np.uint8)
+    return out
 
 
 def draw_boxes(
@@ -73,7 +81,9 @@ def draw_boxes(
             x0, y0, x1, y1 = draw.textbbox((0, 0), name, font=font)
             y = top - (y1 - y0) - 4 if top - (y1 - y0) - 4 >= 0 else top + 1
             draw.rectangle([left, y, left + (x1 - x0) + 4, y + (y1 - y0) + 3], fill=c)
-            draw.text((left + 2, y - y0 + 1), name, fill=(0, 0, 0), font=font)
+            dark = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 128
+            ink = (255, 255, 255) if dark else (0, 0, 0)
+            draw.text((left + 2, y - y0 + 1), name, fill=ink, font=font)
 
 
 def draw_keypoints(
