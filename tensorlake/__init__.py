@@ -12,6 +12,7 @@ Example::
     ds.images[0].numpy()
 """
 
+from tensorlake import registry
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
@@ -106,6 +107,7 @@ __all__ = [
     "link",
     "load",
     "read",
+    "registry",
     "split_views",
     "upload",
 ]

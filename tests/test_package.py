@@ -32,6 +32,7 @@ LAYERS = [
     "compute",
     "integrations",
     "ingestion",
+    "registry",
     "cli",
 ]
 # modules that import lazily by name (importlib), each for one stated reason

@@ -6,6 +6,7 @@ import os
 
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
+from tensorlake.api.names import resolve_name
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.format import keys, records, root
 from tensorlake.engine.lock import WriterLock
@@ -50,7 +51,9 @@ def load(
 ) -> Dataset:
     """Open an existing dataset at its ``main`` branch.
 
-    ``read_only=True`` refuses every write. ``version`` (or ``path@version``) opens a
+    ``path`` may be a registry name (``"flower"``, ``"flower@3"``: a dataset of
+    ``$TENSORLAKE_HOME/datasets``, when nothing of that name is in the current
+    directory; see ``tensorlake.api.names``). ``read_only=True`` refuses every write. ``version`` (or ``path@version``) opens a
     branch or a past commit (read-only). ``reset=True`` first drops the branch's
     uncommitted changes: after a crash it restores the last commit (checkpoint) exactly.
 
@@ -60,6 +63,9 @@ def load(
         old = tl.load("s3://bucket/coco@3f2a9c01b7e4", read_only=True, creds=creds)
     """
     url = os.fspath(path)
+    named = resolve_name(url) if creds is None else None
+    if named is not None:
+        url, version = named[0], version or named[1]
     if version is None:
         url, version = _split_version(url, creds)
     storage, url = _storage(url, creds, read_only=bool(read_only))

@@ -20,6 +20,7 @@ __all__ = [
     "NoBar",
     "ProgressBar",
     "SharedBar",
+    "human_bytes",
     "is_terminal",
     "progress_bar",
 ]
@@ -136,3 +137,14 @@ class SharedBar:
     def update(self, n: int) -> None:
         with self._lock:
             self._bar.update(n)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes for people: 0 B, 512 B, 3.4 kB, 12.6 MB ..."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            break
+    return f"{n:.1f} {unit}"

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorlake import storage
-from tensorlake.compute.progress import SharedBar, progress_bar
+from tensorlake.compute.progress import SharedBar, human_bytes, progress_bar
 from tensorlake.errors import IngestError, StorageError, TensorlakeError
 
 __all__ = [
@@ -103,9 +103,9 @@ class UploadReport:
     def __repr__(self) -> str:
         return (
             f"UploadReport({self.url}: {self.files_uploaded} files uploaded "
-            f"({_size(self.bytes_sent)} in {self.seconds:.2f} s, "
-            f"{_size(self.bytes_per_second)}/s), {self.files_skipped} skipped as already there "
-            f"({_size(self.bytes_skipped)}))"
+            f"({human_bytes(self.bytes_sent)} in {self.seconds:.2f} s, "
+            f"{human_bytes(self.bytes_per_second)}/s), {self.files_skipped} skipped as already there "
+            f"({human_bytes(self.bytes_skipped)}))"
         )
 
 
@@ -583,12 +583,3 @@ class _Watch:
 # --- the progress bar -----------------------------------------------------------------
 
 
-def _size(n: float) -> str:
-    """``n`` bytes for people: 0 B, 512 B, 3.4 kB, 12.6 MB ..."""
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000
-        if n < 1000 or unit == "TB":
-            break
-    return f"{n:.1f} {unit}"

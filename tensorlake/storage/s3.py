@@ -24,6 +24,7 @@ import boto3
 import botocore.exceptions
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
+from botocore import UNSIGNED
 from botocore.config import Config
 
 from tensorlake import config
@@ -42,6 +43,7 @@ CREDS_KEYS = (
     "region_name",
     "endpoint_url",
     "profile_name",
+    "anonymous",
 )
 """Keys accepted in ``creds`` (``aws_region`` and ``region_name`` are synonyms)."""
 
@@ -95,7 +97,8 @@ class S3Storage(Storage):
     ``creds`` may hold ``aws_access_key_id``, ``aws_secret_access_key``,
     ``aws_session_token``, ``aws_region`` (or ``region_name``), ``endpoint_url``
     (any S3-compatible server; path-style addressing is used then) and
-    ``profile_name``. Whatever it leaves out comes from the standard AWS chain
+    ``profile_name``; ``anonymous=True`` sends unsigned requests (public buckets).
+    Whatever it leaves out comes from the standard AWS chain
     (environment, ``~/.aws``, instance role).
 
     Example::
@@ -205,6 +208,8 @@ class S3Storage(Storage):
         }
         if creds.get("endpoint_url"):
             options["s3"] = {"addressing_style": "path"}
+        if creds.get("anonymous"):  # a public bucket: unsigned requests, no keys looked up
+            options["signature_version"] = UNSIGNED
         session = _session(creds.get("profile_name"))
         with _sessions_lock:  # boto3 sessions are not thread-safe; clients are
             return session.client(
