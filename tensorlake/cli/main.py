@@ -12,12 +12,12 @@ import argparse
 import sys
 
 from tensorlake._version import __version__
-from tensorlake.cli import datasets, ingest, upload
+from tensorlake.cli import config, datasets, ingest, registry, upload
 from tensorlake.errors import TensorlakeError
 
 __all__ = ["GROUPS", "build_parser", "main"]
 
-GROUPS = [datasets, ingest, upload]
+GROUPS = [datasets, ingest, upload, registry, config]
 """The command-group modules, in the order ``--help`` lists them."""
 
 
