@@ -89,6 +89,8 @@ def _ls(args: argparse.Namespace) -> int:
     if not found:
         print("no datasets" + (" on the remote" if args.remote else " (tensorlake create / pull)"))
         return 0
+    rows: list[tuple[str, ...]]
+    header: tuple[str, ...]
     if args.remote:
         rows = [
             (

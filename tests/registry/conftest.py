@@ -29,7 +29,8 @@ def remote(home: Path, s3_bucket: str, s3_server: str, monkeypatch: pytest.Monke
 
 
 def make_local(home: Path, name: str, rows: int = 40, seed: int = 0) -> tl.Dataset:
-    """A committed local dataset ``name`` in the home: images, labels, text."""
+    """A committed local dataset ``name`` in the home (images, labels, text), reopened:
+    it takes the writer lock again only when written."""
     rng = np.random.default_rng(seed)
     ds = tl.empty(home / "datasets" / name)
     with ds:
@@ -45,7 +46,8 @@ def make_local(home: Path, name: str, rows: int = 40, seed: int = 0) -> tl.Datas
                 }
             )
     ds.commit("first rows")
-    return ds
+    ds.close()  # no writer lock held: other processes may push or write it
+    return tl.load(home / "datasets" / name)
 
 
 @pytest.fixture
