@@ -21,6 +21,7 @@ from tensorlake.api.tensor import Tensor
 from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, compute
 from tensorlake.engine.htypes.sample import Sample, read
 from tensorlake.engine.links.sample import link
+from tensorlake.engine.version.verify_report import VerifyReport
 from tensorlake.errors import (
     ConfigError,
     DatasetError,
@@ -89,6 +90,7 @@ __all__ = [
     "TransformError",
     "UnknownHtypeError",
     "UploadReport",
+    "VerifyReport",
     "VersionError",
     "__version__",
     "break_lock",

@@ -10,6 +10,7 @@ import numpy as np
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
+from tensorlake.api.progress import byte_bar
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.core.dataset import DatasetCore
@@ -20,6 +21,8 @@ from tensorlake.engine.version import commit as version_commit
 from tensorlake.engine.version import diff as version_diff
 from tensorlake.engine.version import gc as version_gc
 from tensorlake.engine.version import log as version_log
+from tensorlake.engine.version import verify as version_verify
+from tensorlake.engine.version.verify import VerifyReport
 from tensorlake.errors import DatasetError, LinkError, SampleError, TensorNotFoundError
 
 __all__ = ["Dataset", "core_of", "rows_of"]
@@ -424,6 +427,48 @@ class Dataset:
         """Delete stored objects no version refers to (left by crashes, resets and
         deleted branches); returns how many objects of each kind were removed."""
         return version_gc.gc(self._core)
+
+    # -- the stored objects -------------------------------------------------------------
+    def verify(self, links: bool = False, progressbar: bool = False) -> VerifyReport:
+        """Check that every stored object a version of this dataset needs is there and
+        intact: for every branch (its head and staged state) and every commit before
+        them, the commit and staging objects, the chunk-table segments they name, and
+        each chunk those name (its size and every checksum). ``links=True`` also checks
+        that the object behind every ``link[...]`` row exists (with this session's
+        creds). Reads only (rows not flushed yet are flushed first); ``progressbar``
+        shows the bytes read on stderr.
+
+        Returns a ``VerifyReport``: ``ok``, the counts of what was read, and
+        ``problems``, each naming a storage key (or a link's URL) and what is wrong.
+        Run it while nobody writes the dataset: a writer replaces objects as it goes.
+
+        Example::
+
+            report = ds.verify(links=True)
+            print(report)
+            report.raise_if_damaged()  # FormatError naming the first damaged object
+        """
+        core = self._core
+        core.flush()
+        with byte_bar(progressbar, "verify") as progress:
+            return version_verify.verify(core.storage, core.links if links else None, progress)
+
+    def delete(self, large_ok: bool = False) -> None:
+        """Delete the dataset: every object under its path, every version and branch.
+
+        Needs a writable dataset, and the writer lock (``LockedError`` when another
+        process writes it). Rows not flushed are dropped; the dataset can change no
+        more after. ``large_ok`` is accepted for Deep Lake's signature; no size limit
+        applies. ``tl.delete(path)`` does the same without opening the dataset.
+
+        Example::
+
+            ds = tl.load("./scratch")
+            ds.delete()
+            assert not tl.exists("./scratch")
+        """
+        self._check_not_view("delete")
+        self._core.delete()
 
     # -- training -----------------------------------------------------------------------
     def pytorch(

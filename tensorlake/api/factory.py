@@ -8,8 +8,8 @@ from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.names import resolve_name
 from tensorlake.engine.core.dataset import DatasetCore
-from tensorlake.engine.format import keys, records, root
-from tensorlake.engine.lock import WriterLock
+from tensorlake.engine.core.delete import delete_dataset
+from tensorlake.engine.format import records, root
 from tensorlake.engine.lock import break_lock as break_writer_lock
 from tensorlake.engine.version import refs
 from tensorlake.errors import DatasetNotFoundError, VersionError
@@ -37,7 +37,7 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
     """
     storage, url = _storage(path, creds)
     if overwrite and root.dataset_exists(storage):
-        _clear(storage)
+        delete_dataset(storage)
     root.create_dataset(storage, __version__)
     return Dataset(DatasetCore(storage, url, False, creds=creds))
 
@@ -115,15 +115,7 @@ def delete(path: PathLike, creds: dict | None = None, large_ok: bool = True) -> 
     storage, url = _storage(path, creds)
     if not root.dataset_exists(storage):
         raise DatasetNotFoundError(f"No dataset at {url} to delete.")
-    _clear(storage)
-
-
-def _clear(storage: Storage) -> None:
-    """Delete every object of a dataset, holding its writer lock so that a dataset
-    another process is writing is refused with ``LockedError``."""
-    with WriterLock(storage):
-        storage.delete(keys.DATASET_META_KEY)  # first: a half-deleted dataset is none
-        storage.delete_many([k for k in storage.list("") if k != keys.LOCK_KEY])
+    delete_dataset(storage)
 
 
 def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:

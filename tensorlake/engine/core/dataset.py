@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tensorlake import config
+from tensorlake.engine.core.delete import delete_dataset
 from tensorlake.engine.core.names import check_name, parents
 from tensorlake.engine.core.state import BranchState
 from tensorlake.engine.format import records
@@ -76,6 +77,7 @@ class DatasetCore:
         self.engines: dict[str, TensorEngine] = {}
         self._garbage: list[str] = []  # chunks of deleted tensors, removed after the manifest
         self._batch_depth = 0
+        self.deleted = False  # set by delete(): no write may recreate objects
         if commit_id is None:
             self.open_branch(branch)
         else:
@@ -148,6 +150,8 @@ class DatasetCore:
 
     # -- guards ---------------------------------------------------------------------
     def check_writable(self) -> None:
+        if self.deleted:
+            raise DatasetError(f"The dataset at {self.url} was deleted; it can change no more.")
         if self.read_only:
             raise ReadOnlyError(
                 f"The dataset at {self.url} is open read-only. Open it with "
@@ -399,6 +403,22 @@ class DatasetCore:
             self.links.creds_keys,
             self.settings,
         )
+
+    def delete(self) -> None:
+        """Delete every object of the dataset (``delete.py``); nothing is stored after,
+        and every later write raises ``DatasetError``."""
+        if self.read_only:
+            self.check_writable()  # raises ReadOnlyError
+        try:
+            self.writer.close()  # no chunk put still running lands after the deletion
+        except Exception:  # a failed put does not matter: everything goes
+            pass
+        self.state = self.state.evolve(dirty=False)  # what was not flushed is dropped
+        delete_dataset(self.storage)
+        self.deleted = True
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def close(self) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 from tensorlake.engine.format import keys
 from tensorlake.engine.format.changes import Changes
 from tensorlake.engine.format.packing import pack, unpack
-from tensorlake.errors import KeyNotFoundError, VersionError
+from tensorlake.errors import FormatError, KeyNotFoundError, VersionError
 from tensorlake.storage import Storage
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "StoredVersion",
     "commit_bytes",
     "current_staging",
+    "decode_commit",
     "delete_staging",
     "list_branches",
     "list_commit_ids",
@@ -104,12 +105,22 @@ def commit_bytes(commit: Commit, manifest: dict[str, Any], changes: Changes) -> 
 
 def read_commit(storage: Storage, commit_id: str) -> StoredVersion:
     try:
-        raw = unpack(storage.get(keys.commit_key(commit_id)), f"Commit {commit_id}")
+        data = storage.get(keys.commit_key(commit_id))
     except KeyNotFoundError:
         raise VersionError(f"Commit {commit_id} is missing from {storage.url}.") from None
-    return StoredVersion(
-        raw["manifest"], Changes.from_dict(raw.get("changes")), Commit.from_dict(raw["commit"])
-    )
+    return decode_commit(data, commit_id)
+
+
+def decode_commit(data: bytes, commit_id: str) -> StoredVersion:
+    """A commit object from its stored bytes; ``FormatError`` if it does not decode."""
+    what = f"Commit {commit_id}"
+    raw = unpack(data, what)
+    try:
+        return StoredVersion(
+            raw["manifest"], Changes.from_dict(raw.get("changes")), Commit.from_dict(raw["commit"])
+        )
+    except (KeyError, TypeError, AttributeError) as err:  # decodes, but is no commit object
+        raise FormatError(f"{what} is malformed: {err!r}", key=keys.commit_key(commit_id)) from err
 
 
 def read_head(storage: Storage, branch: str) -> str:
@@ -131,11 +142,17 @@ def list_branches(storage: Storage) -> list[str]:
 
 def read_staging(storage: Storage, branch: str) -> StoredVersion | None:
     """The staged (uncommitted) state of ``branch``, if any was flushed."""
+    what = f"Staging manifest of '{branch}'"
     try:
-        raw = unpack(storage.get(keys.staging_key(branch)), f"Staging manifest of '{branch}'")
+        raw = unpack(storage.get(keys.staging_key(branch)), what)
     except KeyNotFoundError:
         return None
-    return StoredVersion(raw["manifest"], Changes.from_dict(raw.get("changes")), base=raw["base"])
+    try:
+        return StoredVersion(
+            raw["manifest"], Changes.from_dict(raw.get("changes")), base=raw["base"]
+        )
+    except (KeyError, TypeError, AttributeError) as err:
+        raise FormatError(f"{what} is malformed: {err!r}", key=keys.staging_key(branch)) from err
 
 
 def write_staging(
