@@ -23,6 +23,23 @@ def test_the_digits_workflow_runs_against_a_local_s3_server():
     assert "train images (8, 28, 28, 1)" in out.stdout
 
 
+def test_sharing_registers_pushes_and_pulls(s3_server, s3_bucket):
+    remote = f"s3://{s3_bucket}/team"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "share.py"), "--remote", remote,
+         "--endpoint-url", s3_server],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "published version 1" in out.stdout and "published version 2" in out.stdout
+    assert "{'license': 'CC-BY-4.0'} 6 train rows" in out.stdout
+    assert "[('flower', [1, 2])]" in out.stdout
+    assert "9 rows now; 8 in version 1" in out.stdout
+
+
 def test_the_training_loop_trains_and_resumes():
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "train_loop.py"), "--epochs", "3"],

@@ -57,4 +57,3 @@ def resolve_name(path: str) -> tuple[str, str | None] | None:
             )
         version = commit or version
     return str(root), version or None
-

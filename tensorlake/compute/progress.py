@@ -31,6 +31,8 @@ LOG_LINE_SECONDS = 30.0  # progress lines in logs (output that is not a terminal
 class NoBar:
     """The progress bar's interface, showing nothing."""
 
+    total: int | None = None
+
     def update(self, n: int = 1) -> None:
         pass
 

@@ -24,7 +24,7 @@ from tensorlake.registry.home import dataset_root, datasets_dir, remember
 from tensorlake.registry.names import parse_name
 from tensorlake.registry.push import open_remote
 from tensorlake.registry.remote import Remote, Version, digest, merged_objects
-from tensorlake.registry.transfer import transfer
+from tensorlake.registry.transfer import Transfer
 from tensorlake.storage import LocalStorage
 
 __all__ = ["PullReport", "pull", "resolve_version"]
@@ -108,9 +108,10 @@ def pull(
             f"Cannot pull into {name!r} while another process writes it: {err}",
             holder=err.holder,
         ) from None
+    storage.remove_temp_files()  # of a pull (or writer) killed here before: the lock is ours
+    objects = merged_objects(v for v in published if v.number <= target.number)
+    fetch = _Fetcher(source, name, storage, objects, progressbar)
     try:
-        objects = merged_objects(v for v in published if v.number <= target.number)
-        fetch = _Fetcher(source, name, storage, objects, progressbar)
         fetch([k for k in objects if k.startswith(keys.COMMITS_PREFIX)])
         fetch([keys.DATASET_META_KEY])
         history = ancestry(storage, target.commit)
@@ -124,6 +125,7 @@ def pull(
         if storage.exists(keys.staging_key(target.branch)):
             records.delete_staging(storage, target.branch)  # force: its changes go
     finally:
+        fetch.moves.close()
         lock.release()
     if fresh:
         os.replace(work, root)
@@ -174,7 +176,8 @@ class _Fetcher:
         progressbar: bool,
     ) -> None:
         self.remote, self.name, self.storage = remote, name, storage
-        self.objects, self.progressbar = objects, progressbar
+        self.objects = objects
+        self.moves = Transfer(f"pull {name}", progressbar)
         self.count = self.bytes = 0
 
     def __call__(self, wanted: list[str]) -> None:
@@ -187,8 +190,7 @@ class _Fetcher:
                 "push the dataset again from a complete copy.",
                 key=unlisted[0],
             )
-        total = sum(self.objects[k][0] for k in missing)
-        self.bytes += transfer(missing, self._one, f"pull {self.name}", total, self.progressbar)
+        self.bytes += self.moves.run(missing, self._one, sum(self.objects[k][0] for k in missing))
         self.count += len(missing)
 
     def _one(self, key: str) -> int:

@@ -23,7 +23,7 @@ from tensorlake.registry.home import (
 )
 from tensorlake.registry.remote import Remote, Version, digest, merged_objects
 from tensorlake.registry.settings import load_settings
-from tensorlake.registry.transfer import transfer
+from tensorlake.registry.transfer import Transfer
 from tensorlake.storage import LocalStorage
 
 __all__ = ["PushReport", "open_remote", "push"]
@@ -131,8 +131,11 @@ def _publish(
         remote.put(remote.object_key(name, key), data)
         return len(data)
 
-    sizes = {k: os.path.getsize(root / k) for k in todo if k not in there}
-    moved = transfer(todo, upload, f"push {name}", sum(sizes.values()), progressbar)
+    moves = Transfer(f"push {name}", progressbar)
+    try:
+        moved = moves.run(todo, upload, sum(os.path.getsize(root / k) for k in todo))
+    finally:
+        moves.close()
     files = {}
     for path in extra_files(root):
         data = (root / path).read_bytes()

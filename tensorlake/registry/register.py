@@ -179,7 +179,10 @@ class RegisteredDataset:
 
 
 def dataset(
-    name: str, auto_install: bool = False, read_only: bool | None = None
+    name: str,
+    auto_install: bool = False,
+    read_only: bool | None = None,
+    progressbar: bool = True,
 ) -> RegisteredDataset:
     """The local dataset ``name`` (``"name@3"``: that published version, read-only),
     pulled from the remote first when it is missing and ``auto_install=True``
@@ -199,12 +202,12 @@ def dataset(
                 f"No local dataset {base!r}: `tensorlake pull {base}` installs it, or pass "
                 "auto_install=True."
             )
-        pull(base, version)
+        pull(base, version, progressbar=progressbar)
     if version is None:
         return RegisteredDataset(base, load(root, read_only=read_only))
     commit = read_record(root).get("versions", {}).get(str(version))
     if commit is None and auto_install:
-        pull(base, version)
+        pull(base, version, progressbar=progressbar)
         commit = read_record(root).get("versions", {}).get(str(version))
     if commit is None:
         raise VersionError(

@@ -10,6 +10,7 @@ never listed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -153,6 +154,18 @@ class LocalStorage(Storage):
                 if not name.startswith(_TMP_PREFIX) and key.startswith(prefix):
                     keys.append(key)
         return iter(sorted(keys))
+
+    def remove_temp_files(self) -> int:
+        """Delete the temp files that writers killed mid-write left behind; how many.
+        Only for a caller that knows nobody writes here now (it holds the writer lock)."""
+        removed = 0
+        for dirpath, _, filenames in os.walk(self._root):
+            for name in filenames:
+                if name.startswith(_TMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+        return removed
 
     # --- writes ---------------------------------------------------------------
 

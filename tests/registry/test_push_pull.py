@@ -276,14 +276,15 @@ def test_concurrent_pushes_of_one_name_never_corrupt_it(home, remote, monkeypatc
         "flower"
     )
     assert [v.number for v in versions] == [1, 2] and versions[1].commit in commits
-    # forced, both publish: each its own version
+    # forced, both publish: each its own version, numbered in the order they land
     runs = [_cli("push", "flower", "--force", "--no-progress", env=e) for e in envs]
     assert [(p.communicate(timeout=120), p.returncode)[1] for p in runs] == [0, 0]
     versions = Remote(remote, {"endpoint_url": os.environ["TENSORLAKE_ENDPOINT_URL"]}).versions(
         "flower"
     )
-    assert [v.number for v in versions] == [1, 2, 3]
-    assert {versions[1].commit, versions[2].commit} == set(commits)
+    # the push that finds its commit latest has nothing to do; else each is a new version
+    assert [v.number for v in versions] in ([1, 2, 3], [1, 2, 3, 4])
+    assert {v.commit for v in versions[1:]} == set(commits)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
