@@ -578,8 +578,3 @@ class _Watch:
             self._done += 1
             self._failed = self._failed or failed
             self._changed.notify_all()
-
-
-# --- the progress bar -----------------------------------------------------------------
-
-
