@@ -9,15 +9,16 @@ traceback; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from tensorlake._version import __version__
-from tensorlake.cli import config, datasets, ingest, registry, upload
+from tensorlake.cli import config, datasets, ingest, maintenance, registry, upload, versions
 from tensorlake.errors import TensorlakeError
 
 __all__ = ["GROUPS", "build_parser", "main"]
 
-GROUPS = [datasets, ingest, upload, registry, config]
+GROUPS = [datasets, versions, maintenance, ingest, upload, registry, config]
 """The command-group modules, in the order ``--help`` lists them."""
 
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout's reader left (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
     except (TensorlakeError, OSError, ValueError) as err:
         if args.debug:
             raise

@@ -38,7 +38,7 @@ from tensorlake.engine.lock.record import LockHolder, read_object, token_of, unw
 from tensorlake.errors import KeyNotFoundError, LockedError, StaleLockWarning
 from tensorlake.storage import Storage
 
-__all__ = ["WriterLock", "break_lock"]
+__all__ = ["WriterLock", "break_lock", "inspect_lock"]
 
 _RETRY_FOR = 10.0  # seconds acquire keeps retrying while the lock object keeps changing
 
@@ -209,6 +209,23 @@ def break_lock(storage: Storage) -> LockHolder | None:
             if entry.record.token == holder.token:
                 entry.mark_lost(None, "it was removed with break_lock")
     return holder
+
+
+def inspect_lock(storage: Storage) -> tuple[LockHolder | None, str | None] | None:
+    """The writer lock as a writer would judge it: ``(holder, stale)``, ``holder`` None
+    when the object is unreadable and ``stale`` why a writer would take it over (None
+    while its holder may still be writing); None when there is no lock.
+
+    Example::
+
+        found = inspect_lock(storage)
+        if found is not None and found[1] is None:
+            print("being written by", found[0].describe())
+    """
+    current = read_object(unwrapped(storage), LOCK_KEY)
+    if current is None:
+        return None
+    return current[1], _stale_reason(*current)
 
 
 def _stale_reason(
