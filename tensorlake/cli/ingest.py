@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tensorlake.cli.options import layout, s3_creds
 from tensorlake.ingestion.auto import FORMATS, ingest
 from tensorlake.ingestion.classification import ingest_classification
 from tensorlake.ingestion.coco import ingest_coco
@@ -22,6 +23,16 @@ def add_parser(sub: Any) -> None:
     create = sub.add_parser(
         "create",
         help="create a dataset from any source (folder, S3 prefix, COCO, manifest, archive)",
+        **layout(
+            "Create a dataset from SRC, whatever it is (a classification or COCO folder, "
+            "an S3 prefix, a manifest of URLs, an archive, any files): the kind is "
+            "detected unless --format says it. DEST defaults to the local home.",
+            [
+                "tensorlake create ./flowers",
+                "tensorlake create s3://bucket/raw/ s3://bucket/ds --endpoint-url URL",
+                "tensorlake create https://example.com/data.tar.gz --name data --workers 4",
+            ],
+        ),
     )
     create.add_argument("src", help="a folder, s3:// prefix or object, http(s):// URL, manifest")
     create.add_argument(
@@ -38,18 +49,39 @@ def add_parser(sub: Any) -> None:
     _common(create, link=False)
     create.set_defaults(func=_create)
     ingest = sub.add_parser(
-        "ingest", help="create a dataset from a folder, S3 prefix or COCO files"
+        "ingest",
+        help="create a dataset from a folder, S3 prefix or COCO files",
+        **layout(
+            "Create a dataset from a source of a known kind (SOURCE --help for each).",
+            ["tensorlake ingest classification ./digits ./digits-ds --workers 2"],
+        ),
     )
     kinds = ingest.add_subparsers(dest="source", metavar="SOURCE", required=True)
     classification = kinds.add_parser(
         "classification",
         help="an image-classification folder: <class>/<file> or <split>/<class>/<file>",
+        **layout(
+            "Ingest an image-classification folder, local or an S3 prefix, laid out as "
+            "<class>/<file> or <split>/<class>/<file>: images, labels and splits.",
+            [
+                "tensorlake ingest classification ./digits ./digits-ds --workers 2",
+                "tensorlake ingest classification s3://bucket/digits/ s3://bucket/ds --link",
+            ],
+        ),
     )
     classification.add_argument("src", help="a local folder or s3://bucket/prefix/")
     classification.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
     _common(classification)
     classification.set_defaults(func=_classification)
-    manifest = kinds.add_parser("manifest", help="a JSON or CSV manifest of object URLs")
+    manifest = kinds.add_parser(
+        "manifest",
+        help="a JSON or CSV manifest of object URLs",
+        **layout(
+            "Ingest the rows of a JSON or CSV manifest of object URLs (checked first: "
+            "URLs, lengths, duplicates), linked unless --copy.",
+            ["tensorlake ingest manifest ./manifest.json ./ds --verify head"],
+        ),
+    )
     manifest.add_argument("manifest", help="a local path, s3:// or http(s):// URL")
     manifest.add_argument("dest", help="the dataset: a local path or s3://bucket/prefix")
     manifest.add_argument(
@@ -66,7 +98,18 @@ def add_parser(sub: Any) -> None:
     )
     _common(manifest, link=False)
     manifest.set_defaults(func=_manifest)
-    coco = kinds.add_parser("coco", help="COCO images and annotation files")
+    coco = kinds.add_parser(
+        "coco",
+        help="COCO images and annotation files",
+        **layout(
+            "Ingest COCO images (a folder or an S3 prefix) with their annotation files: "
+            "categories, boxes, masks and keypoints.",
+            [
+                "tensorlake ingest coco ./val2017 ./instances_val2017.json ./coco-val",
+                "tensorlake ingest coco s3://bucket/val2017/ ann.json s3://bucket/coco --link",
+            ],
+        ),
+    )
     coco.add_argument("images", help="the images: a local folder or s3://bucket/prefix/")
     coco.add_argument(
         "annotations", nargs="+", help="annotation files: local paths, s3:// or http(s):// URLs"
@@ -91,14 +134,6 @@ def _common(parser: argparse.ArgumentParser, link: bool = True) -> None:
         "--ignore-errors", action="store_true", help="skip unreadable files (they are reported)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
-    """The creds of ``url`` from ``--endpoint-url`` and ``--profile`` (None unless S3)."""
-    if not str(url).startswith("s3://"):
-        return None
-    creds = {"endpoint_url": args.endpoint_url, "profile_name": args.profile}
-    return {k: v for k, v in creds.items() if v} or None
 
 
 def _run(args: argparse.Namespace, dest: str | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from tensorlake.cli.options import (
     command,
     confirm,
     creds,
+    layout,
     open_dataset,
     print_json,
 )
@@ -71,7 +72,10 @@ def add_parser(sub: Any) -> None:
     lock = sub.add_parser(
         "lock",
         help="show or break a dataset's writer lock",
-        description="Show who holds a dataset's writer lock, or remove a lock left behind.",
+        **layout(
+            "Show who holds a dataset's writer lock, or remove a lock left behind.",
+            ["tensorlake lock status ./coco", "tensorlake lock break ./coco"],
+        ),
     )
     actions = lock.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = command(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 import sys
+import textwrap
 from typing import Any
 
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import load
-from tensorlake.cli.ingest import s3_creds
 
 __all__ = [
     "add_json",
@@ -26,8 +27,10 @@ __all__ = [
     "command",
     "confirm",
     "creds",
+    "layout",
     "open_dataset",
     "print_json",
+    "s3_creds",
 ]
 
 PATH_HELP = (
@@ -40,14 +43,21 @@ def command(
     sub: Any, name: str, help: str, examples: list[str], description: str | None = None
 ) -> argparse.ArgumentParser:
     """A subcommand whose ``--help`` ends with ``examples`` (command lines)."""
-    title = "example" if len(examples) == 1 else "examples"
     return sub.add_parser(
-        name,
-        help=help,
-        description=description or f"{help[0].upper()}{help[1:]}.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"{title}:\n" + "\n".join(f"  {line}" for line in examples),
+        name, help=help, **layout(description or f"{help[0].upper()}{help[1:]}.", examples)
     )
+
+
+def layout(description: str, examples: list[str]) -> dict[str, Any]:
+    """``add_parser`` arguments for a help text of ``description`` (wrapped to the
+    terminal) and then ``examples``, one command line each (kept as they are)."""
+    width = max(40, min(shutil.get_terminal_size().columns - 2, 88))
+    title = "example" if len(examples) == 1 else "examples"
+    return {
+        "description": textwrap.fill(description, width),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+        "epilog": f"{title}:\n" + "\n".join(f"  {line}" for line in examples),
+    }
 
 
 def add_path(parser: argparse.ArgumentParser, help: str = PATH_HELP) -> None:
@@ -74,6 +84,14 @@ def add_yes(parser: argparse.ArgumentParser) -> None:
 def creds(args: argparse.Namespace) -> dict[str, Any] | None:
     """The S3 creds of PATH from ``--endpoint-url`` and ``--profile``."""
     return s3_creds(args, args.path)
+
+
+def s3_creds(args: argparse.Namespace, url: str) -> dict[str, Any] | None:
+    """The creds of ``url`` from ``--endpoint-url`` and ``--profile`` (None unless S3)."""
+    if not str(url).startswith("s3://"):
+        return None
+    found = {"endpoint_url": args.endpoint_url, "profile_name": args.profile}
+    return {k: v for k, v in found.items() if v} or None
 
 
 def open_dataset(args: argparse.Namespace, read_only: bool = True) -> Dataset:

@@ -20,6 +20,7 @@ import argparse
 import configparser
 from typing import Any
 
+from tensorlake.cli.options import layout
 from tensorlake.errors import IngestError
 from tensorlake.ingestion.upload import DEFAULT_WORKERS, UploadReport, upload
 
@@ -34,10 +35,14 @@ def add_parser(sub: Any) -> None:
     cmd = sub.add_parser(
         "upload",
         help="upload a folder's files to s3://bucket/prefix (resumable)",
-        description=(
+        **layout(
             "Upload every file under DIR to s3://bucket/prefix/<relative path>, creating "
             "the bucket when missing. Files already there with the same size and checksum "
-            "are skipped, so an interrupted upload run again sends only what is missing."
+            "are skipped, so an interrupted upload run again sends only what is missing.",
+            [
+                "tensorlake upload ./digits s3://digits/mnist --endpoint-url http://host:9000",
+                "tensorlake upload ./digits --config upload_config.cfg",
+            ],
         ),
     )
     cmd.add_argument("local_dir", metavar="DIR", help="the folder to upload")

@@ -201,8 +201,15 @@ def test_every_command_has_an_example_in_its_help(capsys):
         ["reset"],
         ["gc"],
         ["verify"],
+        ["lock"],
         ["lock", "status"],
         ["lock", "break"],
+        ["create"],
+        ["ingest"],
+        ["ingest", "classification"],
+        ["ingest", "manifest"],
+        ["ingest", "coco"],
+        ["upload"],
     ):
         with pytest.raises(SystemExit) as done:
             main([*command, "--help"])
