@@ -8,7 +8,7 @@ import pytest
 import tensorlake as tl
 from tensorlake.engine.format import keys, records
 from tensorlake.engine.format.chunk import Chunk
-from tensorlake.engine.format.packing import pack
+from tensorlake.engine.format.packing import pack, unpack
 from tensorlake.storage import from_url
 from tests.api.helpers import jpeg_bytes
 
@@ -210,3 +210,17 @@ def test_a_missing_dataset_is_not_a_report(tmp_path):
     tl.delete(tmp_path / "ds")
     with pytest.raises(tl.DatasetNotFoundError):
         ds.verify()
+
+
+def test_a_manifest_that_disagrees_with_its_table_is_reported(tmp_path):
+    ds = tl.empty(tmp_path / "ds")
+    ds.create_tensor("x", dtype="int64")
+    ds.x.extend(np.arange(5))
+    storage = from_url(str(tmp_path / "ds"))
+    staging = keys.staging_key("main")
+    stored = unpack(storage.get(staging), "staging")
+    stored["manifest"]["tensors"][0]["meta"]["length"] = 6
+    storage.put(staging, pack(stored))
+    (problem,) = ds.verify().problems
+    assert problem.key == staging
+    assert problem.message == "tensor 'x': its meta says 6 rows, its chunk table holds 5"

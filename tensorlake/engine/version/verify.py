@@ -132,7 +132,10 @@ class _Verifier:
         """``(key, stored manifest)`` of every branch's staging state and every commit
         reachable from a branch head, each once."""
         storage = self._storage
-        branches = records.list_branches(storage)
+        if storage.supports_listing:
+            branches = records.list_branches(storage)
+        else:  # read-only HTTP: the branches cannot be listed, the default one is known
+            branches = [records.DEFAULT_BRANCH]
         if not branches:
             self._problem(keys.REFS_PREFIX, "no branch: the dataset has no refs/heads/ object")
         fetched = self._prefetched_commits()
@@ -142,7 +145,7 @@ class _Verifier:
             ref = keys.ref_key(branch)
             try:
                 head = storage.get(ref).decode("ascii").strip()
-            except (KeyNotFoundError, UnicodeDecodeError) as err:
+            except Exception as err:  # gone meanwhile, not ASCII, a storage failure
                 self._problem(ref, f"cannot be read: {err}")
                 continue
             if not _COMMIT_ID.fullmatch(head):
@@ -259,48 +262,60 @@ class _Verifier:
     def _expected_chunks(
         self, tables: list[_TensorTable], segments: dict[str, ChunkTable | None]
     ) -> dict[str, _Expected]:
+        """What the tables say of each chunk (the first naming it), checking each table
+        against its meta on the way. A segment many versions share is read off once."""
         chunks: dict[str, _Expected] = {}
+        entered: set[tuple[str, str]] = set()  # (tensor, segment key) read off already
         for t in tables:
-            if t.inline is not None:
-                table = t.inline
-            else:
-                parts = [segments.get(k) for k in t.segments]
-                if any(p is None for p in parts):
-                    continue  # a damaged segment: reported already
-                table = ChunkTable.concat([p for p in parts if p is not None])
             name = t.meta.name
-            row_ends = table.row_ends
-            if len(row_ends) and (row_ends[0] < 0 or np.any(np.diff(row_ends) < 0)):
+            if t.inline is not None:
+                pieces: list[tuple[str, ChunkTable | None]] = [("", t.inline)]
+            else:
+                pieces = [(k, segments.get(k)) for k in t.segments]
+                if any(part is None for _, part in pieces):
+                    continue  # a damaged segment: reported already
+            end, ordered = 0, True
+            for key, part in pieces:
+                assert part is not None
+                row_ends = part.row_ends
+                if len(row_ends) and (row_ends[0] < end or np.any(np.diff(row_ends) < 0)):
+                    ordered = False
+                    break
+                if not key or (name, key) not in entered:
+                    entered.add((name, key))
+                    self._add_chunks(chunks, t, part, end)
+                end = int(row_ends[-1]) if len(row_ends) else end
+            if not ordered:
                 self._problem(
                     t.manifest, f"tensor '{name}': its chunk table's rows are out of order"
                 )
-                continue
-            if table.num_rows != t.meta.length:
+            elif end != t.meta.length:
                 self._problem(
                     t.manifest,
                     f"tensor '{name}': its meta says {t.meta.length} rows, its chunk table "
-                    f"holds {table.num_rows}",
+                    f"holds {end}",
                 )
-            self._add_chunks(chunks, t, table)
         return chunks
 
-    def _add_chunks(self, chunks: dict[str, _Expected], t: _TensorTable, table: ChunkTable) -> None:
+    def _add_chunks(
+        self, chunks: dict[str, _Expected], t: _TensorTable, part: ChunkTable, start: int
+    ) -> None:
+        """Enter the chunks of ``part``, a piece of ``t``'s table starting at row ``start``."""
         name = t.meta.name
         link = t.meta.htype.startswith("link[")
-        rows = np.diff(table.row_ends, prepend=0).tolist()
         columns = zip(
-            table.column("ids").tolist(),
-            table.column("nbytes").tolist(),
-            table.column("header_nbytes").tolist(),
-            table.column("kind").tolist(),
-            rows,
+            part.column("ids").tolist(),
+            part.column("nbytes").tolist(),
+            part.column("header_nbytes").tolist(),
+            part.column("kind").tolist(),
+            np.diff(part.row_ends, prepend=start).tolist(),
         )
-        for chunk_id, nbytes, header_nbytes, kind, n in columns:
+        for chunk_id, nbytes, header_nbytes, kind, rows in columns:
             key = keys.chunk_key(name, chunk_id)
             if key not in chunks:
                 tile = kind != KIND_ROWS
                 chunks[key] = _Expected(
-                    name, t.manifest, nbytes, header_nbytes, 1 if tile else n, tile, link
+                    name, t.manifest, nbytes, header_nbytes, 1 if tile else rows, tile, link
                 )
 
     # -- chunks -----------------------------------------------------------------------
