@@ -18,12 +18,12 @@ def _healthy(target):
     tensor of many small rows (chunks with one payload CRC)."""
     ds = tl.empty(target.url, creds=target.creds, overwrite=True)
     with ds:
-        ds.create_tensor("x", dtype="int64", max_chunk_size=2000)
+        ds.create_tensor("x", dtype="int64", max_chunk_size=2000)  # ragged rows
         ds.create_tensor("small", htype="text")
         ds.create_tensor("packed", dtype="uint8", chunk_compression="lz4")
         ds.extend(
             {
-                "x": [np.arange(50) + i for i in range(100)],
+                "x": [np.arange(50 + i % 3) for i in range(100)],
                 "small": [f"row {i}" for i in range(100)],
                 "packed": [np.full(100, i, np.uint8) for i in range(100)],
             }
@@ -113,11 +113,11 @@ def test_a_chunk_of_few_rows_is_checked_row_by_row(tmp_path):
     """A chunk without a payload CRC (64 rows or fewer) is checked row by row."""
     ds = tl.empty(tmp_path / "ds")
     ds.create_tensor("x", dtype="uint8")
-    ds.x.extend([np.full(10, i, np.uint8) for i in range(3)])
+    ds.x.extend([np.full(10 + i, i, np.uint8) for i in range(3)])  # ragged: a CRC per row
     storage = from_url(str(tmp_path / "ds"))
     (victim,) = _chunk_keys(storage, "x")
     data = bytearray(storage.get(victim))
-    data[-15] ^= 0x10  # inside row 1
+    data[-15] ^= 0x10  # payload byte 18 of 33: inside row 1 (bytes 10-20)
     storage.put(victim, bytes(data))
     (problem,) = ds.verify().problems
     assert problem.key == victim and "Row 1 of chunk is corrupt" in problem.message
