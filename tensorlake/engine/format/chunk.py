@@ -6,6 +6,9 @@ Layout (all integers little-endian)::
     header  msgpack    {"n": rows, "offsets": u64[n+1], "shapes": u32[n*ndim], "ndim": k,
                         "crcs": u32[n], "cc": chunk compression | None, "tile": [i, k] | None,
                         "pcrc": CRC32 of the payload | None}
+            or, format 2, rows all of one shape and size ("uniform"):
+                       {"n": rows, "rb": bytes per row, "shape": u32[ndim], "ndim": k,
+                        "bs": block bytes, "bcrcs": u32[ceil(payload / bs)], "cc", "tile": None}
     payload            the rows' stored bytes back to back (compressed as a whole when "cc" is set)
 
 Why this shape: the manifest records ``header_nbytes`` for each chunk, so reading one row
@@ -14,6 +17,12 @@ range. Every row carries its own CRC32 (and the header its own), so a single-row
 verified without fetching the rest of the chunk, and corruption is a ``FormatError``,
 never silently wrong data. ``tile`` marks a chunk holding one slice of a sample larger
 than the chunk size; the slices are read back in order and joined.
+
+Rows that all have one shape and one size (scalars, embeddings, raw fixed-shape arrays)
+are written in the uniform form instead: their offsets and shapes follow from one size
+and one shape, and the payload is checksummed per block of ``BLOCK_NBYTES`` rather than
+per row, so a million 8-byte rows cost 8 MB and ~500 bytes of header instead of 24 MB.
+A single-row read then fetches the blocks holding the row (at most 2 x 64 KiB more).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from tensorlake.compression import compress, decompress
 from tensorlake.errors import FormatError
 
 __all__ = [
+    "BLOCK_NBYTES",
     "CHUNK_FORMAT_MAJOR",
     "PREFIX_NBYTES",
     "Chunk",
@@ -37,7 +47,9 @@ __all__ = [
     "encode_chunk",
     "encode_chunk_parts",
     "header_nbytes_of",
-    "row_range",
+    "span_range",
+    "span_rows",
+    "verify_blocks",
     "verify_row",
 ]
 
@@ -47,7 +59,11 @@ except ImportError:  # a platform without its wheels: the standard library's
     from zlib import crc32
 
 MAGIC = b"TLCK"
-CHUNK_FORMAT_MAJOR = 1
+CHUNK_FORMAT_MAJOR = 2
+"""The newest chunk format this module reads; 1 (per-row offsets and CRCs) is still
+written for rows of differing sizes or shapes, 2 for uniform rows."""
+BLOCK_NBYTES = 64 * 1024
+"""The payload bytes each checksum of a uniform chunk covers."""
 _PREFIX = struct.Struct("<4sHHII")
 PREFIX_NBYTES = _PREFIX.size
 
@@ -64,6 +80,12 @@ class ChunkHeader:
     tile: tuple[int, int] | None
     header_nbytes: int  # prefix + header: where the payload starts
     payload_crc: int | None = None  # CRC32 of the uncompressed payload, for chunks of small rows
+    block_crcs: np.ndarray | None = None  # uint32, one per BLOCK_NBYTES of payload: uniform rows
+    """Set for uniform chunks, whose rows are checked by block (``crcs`` is then empty)."""
+
+    @property
+    def uniform(self) -> bool:
+        return self.block_crcs is not None
 
 
 def encode_chunk(
@@ -87,12 +109,33 @@ def encode_chunk_parts(
     can write them without first copying them into one buffer; and ``header_nbytes``."""
     n = len(rows)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.uint64, count=n)
-    offsets = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum(lengths, out=offsets[1:])
-    crcs = np.fromiter((crc32(r) for r in rows), dtype=np.uint32, count=n)
     shapes = np.ascontiguousarray(shapes, dtype=np.uint32)
     if shapes.ndim != 2:
         shapes = shapes.reshape(n, -1)
+    payload: list[bytes | memoryview] = list(rows)
+    if chunk_compression is not None:
+        payload = [compress(b"".join(rows), chunk_compression)]
+    if n > 1 and tile is None and (lengths == lengths[0]).all() and (shapes == shapes[0]).all():
+        fields = _uniform_fields(rows, int(lengths[0]), shapes[0])
+        major = 2
+    else:
+        fields = _row_fields(rows, lengths, shapes)
+        major = 1
+    header = msgpack.packb(
+        {**fields, "n": n, "cc": chunk_compression, "tile": list(tile) if tile else None}
+    )
+    prefix = _PREFIX.pack(MAGIC, major, 0, len(header), crc32(header))
+    return [prefix, header, *payload], PREFIX_NBYTES + len(header)
+
+
+def _row_fields(
+    rows: Sequence[bytes | memoryview], lengths: np.ndarray, shapes: np.ndarray
+) -> dict[str, object]:
+    """Format 1: each row's offset, shape and CRC."""
+    n = len(rows)
+    offsets = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    crcs = np.fromiter((crc32(r) for r in rows), dtype=np.uint32, count=n)
     # Many small rows: one checksum over the payload lets whole-chunk reads verify in one
     # pass instead of one call per row (per-row CRCs still serve single-row reads).
     pcrc = None
@@ -100,23 +143,42 @@ def encode_chunk_parts(
         pcrc = 0
         for r in rows:
             pcrc = crc32(r, pcrc)
-    payload: list[bytes | memoryview] = list(rows)
-    if chunk_compression is not None:
-        payload = [compress(b"".join(rows), chunk_compression)]
-    header = msgpack.packb(
-        {
-            "n": n,
-            "offsets": offsets.tobytes(),
-            "shapes": shapes.tobytes(),
-            "ndim": shapes.shape[1],
-            "crcs": crcs.tobytes(),
-            "cc": chunk_compression,
-            "tile": list(tile) if tile else None,
-            "pcrc": pcrc,
-        }
-    )
-    prefix = _PREFIX.pack(MAGIC, CHUNK_FORMAT_MAJOR, 0, len(header), crc32(header))
-    return [prefix, header, *payload], PREFIX_NBYTES + len(header)
+    return {
+        "offsets": offsets.tobytes(),
+        "shapes": shapes.tobytes(),
+        "ndim": shapes.shape[1],
+        "crcs": crcs.tobytes(),
+        "pcrc": pcrc,
+    }
+
+
+def _uniform_fields(
+    rows: Sequence[bytes | memoryview], row_nbytes: int, shape: np.ndarray
+) -> dict[str, object]:
+    """Format 2: one size and shape for every row, a CRC per block of the payload."""
+    blocks = []
+    pending = bytearray()
+    for r in rows:  # CRCs of each BLOCK_NBYTES of the rows back to back, without joining them
+        view = memoryview(r)
+        while len(view):
+            take = min(BLOCK_NBYTES - len(pending), len(view))
+            if not pending and take == BLOCK_NBYTES:
+                blocks.append(crc32(view[:take]))
+            else:
+                pending += view[:take]
+                if len(pending) == BLOCK_NBYTES:
+                    blocks.append(crc32(pending))
+                    pending.clear()
+            view = view[take:]
+    if pending:
+        blocks.append(crc32(pending))
+    return {
+        "rb": row_nbytes,
+        "shape": shape.tobytes(),
+        "ndim": len(shape),
+        "bs": BLOCK_NBYTES,
+        "bcrcs": np.array(blocks, dtype=np.uint32).tobytes(),
+    }
 
 
 def header_nbytes_of(head: bytes | memoryview, key: str = "") -> int:
@@ -149,15 +211,28 @@ def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
     try:
         h = msgpack.unpackb(raw)
         n = int(h["n"])
-        offsets = np.frombuffer(h["offsets"], dtype=np.uint64)
-        shapes = np.frombuffer(h["shapes"], dtype=np.uint32).reshape(n, int(h["ndim"]))
-        crcs = np.frombuffer(h["crcs"], dtype=np.uint32)
+        if "rb" in h:  # uniform rows
+            row_nbytes, ndim = int(h["rb"]), int(h["ndim"])
+            offsets = np.arange(n + 1, dtype=np.uint64) * np.uint64(row_nbytes)
+            shape = np.frombuffer(h["shape"], dtype=np.uint32)
+            shapes = np.broadcast_to(shape, (n, ndim))
+            crcs = np.empty(0, dtype=np.uint32)
+            blocks = np.frombuffer(h["bcrcs"], dtype=np.uint32)
+            if int(h["bs"]) != BLOCK_NBYTES or len(blocks) != -(-n * row_nbytes // BLOCK_NBYTES):
+                raise ValueError("block checksums do not cover the payload")
+        else:
+            offsets = np.frombuffer(h["offsets"], dtype=np.uint64)
+            shapes = np.frombuffer(h["shapes"], dtype=np.uint32).reshape(n, int(h["ndim"]))
+            crcs = np.frombuffer(h["crcs"], dtype=np.uint32)
+            blocks = None
+            if crcs.shape != (n,):
+                raise ValueError("one CRC per row expected")
     except Exception as err:  # any malformed header is corruption
         raise FormatError(f"Chunk '{key}' has an unreadable header: {err}", key=key) from err
-    if offsets.shape != (n + 1,) or crcs.shape != (n,):
+    if offsets.shape != (n + 1,):
         raise FormatError(f"Chunk '{key}' header is inconsistent.", key=key)
     tile = tuple(h["tile"]) if h.get("tile") else None
-    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end, h.get("pcrc"))
+    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end, h.get("pcrc"), blocks)
 
 
 class Chunk:
@@ -189,6 +264,8 @@ class Chunk:
     def row(self, i: int) -> memoryview:
         """The stored bytes of row ``i``, checksum-verified."""
         start, end = int(self.header.offsets[i]), int(self.header.offsets[i + 1])
+        if self.header.uniform:
+            return self.verified_payload()[start:end]
         return verify_row(self.payload()[start:end], self.header, i, self.key)
 
     def rows(self) -> list[memoryview]:
@@ -198,7 +275,9 @@ class Chunk:
         """The whole payload, every row's checksum checked (once per chunk object)."""
         if not self._verified:
             expected = self.header.payload_crc
-            if expected is None:
+            if self.header.uniform:
+                verify_blocks(self.payload(), self.header, 0, self.key)
+            elif expected is None:
                 self.rows()
             elif crc32(self.payload()) != expected:
                 raise FormatError(
@@ -219,9 +298,47 @@ def verify_row(data: memoryview | bytes, header: ChunkHeader, i: int, key: str) 
     return memoryview(data)
 
 
-def row_range(header: ChunkHeader, i: int) -> tuple[int, int]:
-    """Absolute byte range of row ``i`` in an uncompressed-chunk object."""
+def verify_blocks(
+    data: memoryview | bytes, header: ChunkHeader, first_block: int, key: str
+) -> None:
+    """Check payload bytes starting at block ``first_block`` of a uniform chunk against the
+    header's block CRCs; raise FormatError on mismatch."""
+    assert header.block_crcs is not None
+    view = memoryview(data)
+    for k in range(-(-len(view) // BLOCK_NBYTES)):
+        block = first_block + k
+        if crc32(view[k * BLOCK_NBYTES : (k + 1) * BLOCK_NBYTES]) != int(header.block_crcs[block]):
+            raise FormatError(
+                f"Bytes {block * BLOCK_NBYTES}-{(block + 1) * BLOCK_NBYTES} of chunk '{key}' "
+                "are corrupt (checksum mismatch). The object was modified or damaged on storage.",
+                key=key,
+            )
+
+
+def span_range(header: ChunkHeader, first: int, last: int) -> tuple[int, int]:
+    """Absolute byte range to read for rows ``first..last`` (inclusive) of an
+    uncompressed-chunk object: the rows themselves, or for a uniform chunk the whole
+    blocks holding them (their checksums cover blocks)."""
     if header.chunk_compression is not None:
         raise ValueError("rows of a chunk-compressed chunk cannot be range-read")
-    base = header.header_nbytes
-    return base + int(header.offsets[i]), base + int(header.offsets[i + 1])
+    start, end = int(header.offsets[first]), int(header.offsets[last + 1])
+    if header.uniform:
+        start = start // BLOCK_NBYTES * BLOCK_NBYTES
+        end = min(-(-end // BLOCK_NBYTES) * BLOCK_NBYTES, int(header.offsets[-1]))
+    return header.header_nbytes + start, header.header_nbytes + end
+
+
+def span_rows(
+    data: bytes | memoryview, header: ChunkHeader, first: int, last: int, key: str
+) -> list[memoryview]:
+    """Rows ``first..last`` (inclusive), checksum-verified, out of the bytes read at
+    ``span_range(header, first, last)``."""
+    view = memoryview(data)
+    start = span_range(header, first, last)[0] - header.header_nbytes
+    if header.uniform:
+        verify_blocks(view, header, start // BLOCK_NBYTES, key)
+    rows = []
+    for i in range(first, last + 1):
+        row = view[int(header.offsets[i]) - start : int(header.offsets[i + 1]) - start]
+        rows.append(row if header.uniform else verify_row(row, header, i, key))
+    return rows

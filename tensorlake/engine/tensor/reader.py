@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tensorlake.engine.format.chunk import Chunk, ChunkHeader, decode_header, row_range, verify_row
+from tensorlake.engine.format.chunk import Chunk, ChunkHeader, decode_header, span_range, span_rows
 from tensorlake.engine.format.chunk_table import KIND_ROWS, ChunkTable
 from tensorlake.engine.format.keys import chunk_key
 from tensorlake.engine.format.manifest import TensorMeta
@@ -186,18 +186,13 @@ class TensorReader:
                 run.append((pos, local))
             runs.append((j, run))
         for j, run in runs:
-            header = headers[j]
-            first, last = run[0][1], run[-1][1]
-            requests.append((keys[j], row_range(header, first)[0], row_range(header, last)[1]))
+            requests.append((keys[j], *span_range(headers[j], run[0][1], run[-1][1])))
         for (j, run), data in zip(runs, self.storage.get_ranges(requests)):
             header = headers[j]
-            view = memoryview(data)
-            base = int(header.offsets[run[0][1]])
-            for pos, local in run:
-                lo = int(header.offsets[local]) - base
-                hi = int(header.offsets[local + 1]) - base
-                row = verify_row(view[lo:hi], header, local, keys[j])
-                out[pos] = (row, tuple(int(s) for s in header.shapes[local]))
+            first, last = run[0][1], run[-1][1]
+            span = span_rows(data, header, first, last, keys[j])
+            for pos, local in run:  # a row asked for twice is in the run twice
+                out[pos] = (span[local - first], tuple(int(s) for s in header.shapes[local]))
 
     def _headers(self, wanted: list[tuple[str, int]]) -> list[ChunkHeader]:
         """Chunk headers (key, header size) from the cache, the missing ones read

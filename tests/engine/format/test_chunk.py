@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tensorlake.engine.format.chunk import Chunk, decode_header, encode_chunk, row_range
+from tensorlake.engine.format.chunk import (
+    BLOCK_NBYTES,
+    Chunk,
+    decode_header,
+    encode_chunk,
+    span_range,
+    span_rows,
+)
 from tensorlake.engine.format.chunk_table import KIND_LAST_TILE, KIND_TILE, ChunkRef, ChunkTable
 from tensorlake.engine.format.manifest import Manifest, TensorMeta, TensorState
 from tensorlake.errors import FormatError
@@ -35,8 +42,63 @@ def test_chunk_round_trip(rows, ndim, cc, seed):
     header = decode_header(data[:header_nbytes])
     if cc is None:
         for i, row in enumerate(rows):
-            a, b = row_range(header, i)
-            assert data[a:b] == row
+            a, b = span_range(header, i, i)
+            assert bytes(span_rows(data[a:b], header, i, i, "k")[0]) == row
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    n=st.integers(2, 3000),
+    row_nbytes=st.integers(0, 700),
+    cc=st.sampled_from([None, "lz4"]),
+    first=st.integers(0, 10_000),
+    count=st.integers(1, 50),
+)
+def test_uniform_rows_round_trip_and_read_by_range(n, row_nbytes, cc, first, count):
+    rng = np.random.default_rng(n)
+    payload = rng.integers(0, 256, n * row_nbytes, dtype=np.uint8).tobytes()
+    rows = [payload[i * row_nbytes : (i + 1) * row_nbytes] for i in range(n)]
+    shapes = np.tile(np.array([[row_nbytes, 1]], np.uint32), (n, 1))
+    data, header_nbytes = encode_chunk(rows, shapes, cc)
+    chunk = Chunk(data, "k")
+    assert chunk.header.uniform and int.from_bytes(data[4:6], "little") == 2
+    assert [bytes(r) for r in chunk.rows()] == rows
+    np.testing.assert_array_equal(chunk.header.shapes, shapes)
+    if cc is None:
+        header = decode_header(data[:header_nbytes])
+        first %= n
+        last = min(first + count, n) - 1
+        a, b = span_range(header, first, last)
+        assert (
+            a >= header_nbytes
+            and b <= len(data)
+            and b - a <= (last - first + 1) * row_nbytes + 2 * BLOCK_NBYTES
+        )
+        got = span_rows(data[a:b], header, first, last, "k")
+        assert [bytes(r) for r in got] == rows[first : last + 1]
+
+
+def test_a_uniform_chunk_costs_its_payload_and_a_little():
+    rows = [np.int64(i).tobytes() for i in range(1_000_000)]
+    data, header_nbytes = encode_chunk(rows, np.ones((len(rows), 1), np.uint32))
+    assert len(data) - 8_000_000 == header_nbytes < 1000
+    ragged, _ = encode_chunk([b"x", b"yy"] * 1000, np.ones((2000, 1), np.uint32))
+    assert int.from_bytes(ragged[4:6], "little") == 1  # rows of differing sizes: format 1
+
+
+def test_a_flipped_byte_in_a_uniform_chunk_is_found_by_a_ranged_read():
+    rows = [bytes([i % 256]) * 100 for i in range(5000)]  # 500 KB: 8 blocks
+    data, header_nbytes = encode_chunk(rows, np.ones((5000, 1), np.uint32))
+    header = decode_header(data[:header_nbytes])
+    damaged = bytearray(data)
+    damaged[header_nbytes + 3 * BLOCK_NBYTES + 17] ^= 1  # inside row 1966
+    a, b = span_range(header, 1966, 1966)
+    with pytest.raises(FormatError, match="corrupt"):
+        span_rows(bytes(damaged[a:b]), header, 1966, 1966, "k")
+    a, b = span_range(header, 10, 12)  # another block: still fine
+    assert [bytes(r) for r in span_rows(bytes(damaged[a:b]), header, 10, 12, "k")] == rows[10:13]
+    with pytest.raises(FormatError, match="corrupt"):
+        Chunk(bytes(damaged), "k").row(0)  # a whole chunk is checked whole
 
 
 @settings(max_examples=100, deadline=None)
@@ -45,7 +107,7 @@ def test_chunk_round_trip(rows, ndim, cc, seed):
     pos=st.integers(0, 10_000),
 )
 def test_any_flipped_byte_is_detected(rows, pos):
-    data, _ = encode_chunk(rows, np.zeros((len(rows), 1)))
+    data, _ = encode_chunk(rows, np.zeros((len(rows), 1)))  # uniform when sizes agree
     damaged = bytearray(data)
     damaged[pos % len(data)] ^= 0x5A
     with pytest.raises(FormatError):
@@ -60,6 +122,12 @@ def test_checksums_are_zlibs_crc32_whichever_implementation_computes_them():
     header = Chunk(data, "k").header
     assert [int(c) for c in header.crcs] == [zlib.crc32(r) for r in rows]
     assert int.from_bytes(data[12:16], "little") == zlib.crc32(data[16 : header.header_nbytes])
+    uniform = [bytes([i]) * 1000 for i in range(200)]
+    data, _ = encode_chunk(uniform, np.ones((200, 1)))
+    header = Chunk(data, "k").header
+    payload = b"".join(uniform)
+    blocks = [payload[i : i + BLOCK_NBYTES] for i in range(0, len(payload), BLOCK_NBYTES)]
+    assert [int(c) for c in header.block_crcs] == [zlib.crc32(b) for b in blocks]
 
 
 def test_chunk_rejects_foreign_and_newer_objects():
