@@ -120,7 +120,7 @@ def _publish(
     needed = needed_keys(storage, head)
     known = merged_objects(published)
     todo = [k for k in needed if k not in known]
-    there = remote.present(name, todo)
+    there = remote.present(name, todo, len(known))
     added: dict[str, tuple[int, str]] = {}
 
     def upload(key: str) -> int:

@@ -36,7 +36,6 @@ __all__ = ["INDEX_FORMAT", "Remote", "Version", "digest", "merged_objects", "ver
 INDEX_FORMAT = "tensorlake.registry/1"
 VERSIONS_PREFIX = "versions/"
 _VERSION_KEY = re.compile(r"^versions/([a-z0-9][a-z0-9_-]*)/(\d{8})\.msgpack$")
-HEAD_CHECKS_UP_TO = 256  # objects checked one by one; more are found by listing
 
 
 def digest(data: bytes | memoryview) -> str:
@@ -169,18 +168,21 @@ class Remote:
     def get_many(self, keys: Iterable[str]) -> list[tuple[str, bytes]]:
         return list(self.storage.get_many(list(keys)))
 
-    def present(self, name: str, keys: Sequence[str]) -> set[str]:
+    def present(self, name: str, keys: Sequence[str], listed: int) -> set[str]:
         """Which of the dataset's ``keys`` the remote holds already (a push that was cut
-        off leaves some)."""
+        off leaves some). ``listed``: how many objects the remote's indexes name, so the
+        cheaper way is taken: one HEAD per key (concurrent), or listing them all (1,000
+        per request)."""
         if not keys:
             return set()
-        if len(keys) <= HEAD_CHECKS_UP_TO:
-            with ThreadPoolExecutor(config.io_threads()) as pool:
+        threads = config.io_threads()
+        if -(-(listed + len(keys)) // 1000) > -(-len(keys) // threads):
+            with ThreadPoolExecutor(threads) as pool:
                 held = pool.map(lambda k: self.storage.exists(self.object_key(name, k)), keys)
                 return {k for k, h in zip(keys, held, strict=True) if h}
         prefix = self.object_key(name, "")
-        listed = {k[len(prefix) :] for k in self._listed(prefix)}
-        return listed.intersection(keys)
+        found = {k[len(prefix) :] for k in self._listed(prefix)}
+        return found.intersection(keys)
 
     def has_file(self, hash_hex: str) -> bool:
         return self.storage.exists(self.file_key(hash_hex))
