@@ -23,7 +23,9 @@ from tensorlake.engine.htypes.sample import Sample, read
 from tensorlake.engine.links.sample import link
 from tensorlake.engine.version.verify_report import VerifyReport
 from tensorlake.errors import (
+    AllSamplesSkippedError,
     ConfigError,
+    DatasetArgumentError,
     DatasetError,
     DatasetExistsError,
     DatasetNotFoundError,
@@ -38,6 +40,9 @@ from tensorlake.errors import (
     LinkChangedWarning,
     LinkError,
     LockedError,
+    MergeConflictError,
+    MissingTensorsError,
+    NotPicklableError,
     PastVersionError,
     ReadOnlyError,
     SampleError,
@@ -45,9 +50,11 @@ from tensorlake.errors import (
     StorageError,
     TensorlakeError,
     TensorNotFoundError,
+    TransformArgumentError,
     TransformError,
     UnknownHtypeError,
     VersionError,
+    ViewNotFoundError,
 )
 from tensorlake.ingestion.archive import ingest_archive
 from tensorlake.ingestion.auto import ingest
@@ -58,9 +65,11 @@ from tensorlake.ingestion.manifest import ingest_manifest
 from tensorlake.ingestion.upload import UploadReport, upload
 
 __all__ = [
+    "AllSamplesSkippedError",
     "ComputeFunction",
     "ConfigError",
     "Dataset",
+    "DatasetArgumentError",
     "DatasetError",
     "DatasetExistsError",
     "DatasetNotFoundError",
@@ -77,6 +86,9 @@ __all__ = [
     "LinkChangedWarning",
     "LinkError",
     "LockedError",
+    "MergeConflictError",
+    "MissingTensorsError",
+    "NotPicklableError",
     "PastVersionError",
     "ReadOnlyError",
     "Sample",
@@ -87,11 +99,13 @@ __all__ = [
     "Tensor",
     "TensorNotFoundError",
     "TensorlakeError",
+    "TransformArgumentError",
     "TransformError",
     "UnknownHtypeError",
     "UploadReport",
     "VerifyReport",
     "VersionError",
+    "ViewNotFoundError",
     "__version__",
     "break_lock",
     "compose",

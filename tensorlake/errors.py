@@ -12,6 +12,9 @@
     │   ├── DatasetNotFoundError     (also FileNotFoundError) nothing at that path
     │   ├── DatasetExistsError       (also FileExistsError) a dataset is already there
     │   ├── TensorNotFoundError      (also KeyError) no tensor or group by that name
+    │   ├── ViewNotFoundError        (also KeyError) no saved view by that id
+    │   ├── DatasetArgumentError     (also ValueError) arguments a dataset method cannot act on
+    │   ├── NotPicklableError        (also TypeError) a dataset that cannot be pickled (mem://)
     │   ├── InvalidNameError         (also ValueError) not a valid tensor or group name
     │   ├── InvalidIndexError        (also IndexError) rows or a sample indexed out of range
     │   ├── HtypeError               (also ValueError) an htype or its arguments are not valid
@@ -20,8 +23,12 @@
     │   └── LinkError                (also ValueError) a link or link setting that is not valid
     │       └── LinkChangedError     a linked object changed since ingest (link_policy "error")
     ├── SampleError                  (also ValueError) a sample does not fit its tensor
+    │   └── MissingTensorsError      (also KeyError) an append that leaves tensors out
     ├── VersionError                 a bad commit, branch or version operation
+    │   └── MergeConflictError       a merge found rows or tensors both sides changed
     ├── TransformError               a @compute transform failed on an input item
+    │   ├── AllSamplesSkippedError   with ignore_errors=True, every input item failed
+    │   └── TransformArgumentError   (also TypeError) an argument eval() does not take
     ├── IngestError                  a source could not be turned into a dataset
     ├── FormatError                  bytes on storage are corrupt or of an unsupported version
     ├── ConfigError                  (also ValueError) a TENSORLAKE_* setting has a bad value
@@ -37,7 +44,9 @@ kind of failure. Each error keeps the context that explains it (``key``, ``tenso
 from __future__ import annotations
 
 __all__ = [
+    "AllSamplesSkippedError",
     "ConfigError",
+    "DatasetArgumentError",
     "DatasetError",
     "DatasetExistsError",
     "DatasetNotFoundError",
@@ -52,6 +61,9 @@ __all__ = [
     "LinkChangedWarning",
     "LinkError",
     "LockedError",
+    "MergeConflictError",
+    "MissingTensorsError",
+    "NotPicklableError",
     "PastVersionError",
     "ReadOnlyError",
     "SampleError",
@@ -59,9 +71,11 @@ __all__ = [
     "StorageError",
     "TensorNotFoundError",
     "TensorlakeError",
+    "TransformArgumentError",
     "TransformError",
     "UnknownHtypeError",
     "VersionError",
+    "ViewNotFoundError",
 ]
 
 
@@ -151,6 +165,22 @@ class TensorNotFoundError(DatasetError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ViewNotFoundError(DatasetError, KeyError):
+    """No saved view has that id (``ds.load_view``, ``ds.delete_view``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetArgumentError(DatasetError, ValueError):
+    """A dataset method got arguments it cannot act on (duplicate rows to ``pop``, split
+    lengths that do not add up, ``tobytes()`` of many rows)."""
+
+
+class NotPicklableError(DatasetError, TypeError):
+    """The dataset cannot be pickled: one in memory (``mem://``) exists in one process only."""
+
+
 class SampleError(TensorlakeError, ValueError):
     """A sample does not fit its tensor's htype, dtype or shape.
 
@@ -166,8 +196,29 @@ class SampleError(TensorlakeError, ValueError):
         self.index = index
 
 
+class MissingTensorsError(SampleError, KeyError):
+    """``ds.append`` / ``ds.extend`` gave no values for some tensors (``missing``) without
+    ``skip_ok`` or ``append_empty`` (Deep Lake raises ``KeyError`` here)."""
+
+    def __init__(self, message: str, *, missing: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class VersionError(TensorlakeError):
     """A commit, branch or checkout operation is not possible."""
+
+
+class MergeConflictError(VersionError):
+    """``ds.merge`` found changes both sides made to the same rows or tensors;
+    ``conflicts`` maps each tensor to the rows in conflict (``None``: the whole tensor)."""
+
+    def __init__(self, message: str, *, conflicts: dict | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts or {}
 
 
 class PastVersionError(ReadOnlyError, VersionError):
@@ -189,6 +240,15 @@ class TransformError(TensorlakeError):
         self.index = index
         self.item = item
         self.samples_processed = samples_processed
+
+
+class AllSamplesSkippedError(TransformError):
+    """With ``ignore_errors=True`` every input item failed: nothing was written (Deep
+    Lake's error of that name)."""
+
+
+class TransformArgumentError(TransformError, TypeError):
+    """``eval`` was given an argument it does not take."""
 
 
 class IngestError(TensorlakeError):

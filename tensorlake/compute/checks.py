@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 
-def check_target(ds_out: Any) -> DatasetCore:
-    """The core of ``ds_out``: a whole, writable dataset with tensors."""
+def check_target(ds_out: Any, check_lengths: bool = True) -> DatasetCore:
+    """The core of ``ds_out``: a whole, writable dataset with tensors (of one length,
+    with ``check_lengths``)."""
     if not isinstance(ds_out, Dataset):
         raise TypeError(f"ds_out must be a tensorlake Dataset, got {type(ds_out).__name__}.")
     if ds_out.is_view or ds_out.group_index:
@@ -34,6 +35,13 @@ def check_target(ds_out: Any) -> DatasetCore:
     if not core.engines:
         raise DatasetError(
             "ds_out has no tensors: create them (ds.create_tensor(...)) before eval()."
+        )
+    visible = {k: e.num_rows for k, e in core.engines.items() if not e.meta.hidden}
+    if check_lengths and len(set(visible.values())) > 1:
+        raise DatasetError(
+            f"ds_out's tensors have different lengths ({visible}): the rows eval() appends "
+            "would not line up. Make them equal (ds.max_view / padding), or pass "
+            "check_lengths=False to append anyway."
         )
     return core
 
@@ -76,10 +84,11 @@ def check_checkpoint_interval(checkpoint_interval: Any) -> None:
 
 
 def input_spec(
-    data_in: Any, dataset_in: bool, scheduler: str, num_workers: int
-) -> tuple[str, dict | None, str] | None:
-    """Where worker processes open an input dataset themselves (url, creds, commit id);
-    None when the input is not a dataset or the blocks run in this process."""
+    data_in: Any, dataset_in: bool, scheduler: str, num_workers: int, pad: bool = False
+) -> tuple[str, dict | None, str, bool] | None:
+    """Where worker processes open an input dataset themselves (url, creds, commit id,
+    whether padded to its ``max_len``); None when the input is not a dataset or the
+    blocks run in this process."""
     if not dataset_in or not runs_in_other_processes(scheduler) or num_workers <= 0:
         return None
     if data_in.is_view:
@@ -88,4 +97,8 @@ def input_spec(
             "pass the whole dataset or copy the view first."
         )
     core = core_of(data_in)
-    return core.url, core.creds, core.commit_id
+    if core.detached:  # a past commit: exactly that
+        return core.url, core.creds, core.commit_id, pad
+    if not core.read_only:
+        core.flush()  # rows not yet stored would be invisible to the workers
+    return core.url, core.creds, core.branch, pad  # the branch: its uncommitted rows too

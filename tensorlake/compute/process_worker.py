@@ -24,6 +24,7 @@ from typing import Any
 
 from tensorlake import config
 from tensorlake.api.factory import load
+from tensorlake.compute.padding import PaddedInput
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task, run_block
 from tensorlake.engine.tensor.chunk_io import ChunkWriter
 from tensorlake.storage import MemoryStorage, from_url
@@ -107,8 +108,9 @@ def run_in_process(task: Task) -> BlockResult:
         storage.set_direct_write_min(config.direct_write_min_bytes())
         _process["storage"] = storage
     if _process["input"] is None and job.input_dataset is not None:
-        url, creds, commit_id = job.input_dataset
-        _process["input"] = load(url, read_only=True, creds=creds, version=commit_id)
+        url, creds, commit_id, pad = job.input_dataset
+        rows = load(url, read_only=True, creds=creds, version=commit_id)
+        _process["input"] = PaddedInput(rows) if pad else rows
     ship = _process["storage"] is None  # a memory target: send the chunk bytes back
     storage = (
         MemoryStorage(f"tl-worker-{os.getpid()}-{secrets.token_hex(4)}")

@@ -23,13 +23,14 @@ from tensorlake.compute.checks import (
     check_target,
     input_spec,
 )
+from tensorlake.compute.padding import PaddedInput
 from tensorlake.compute.progress import SharedBar, progress_bar
 from tensorlake.compute.report import EvalReport
 from tensorlake.compute.run import Run
 from tensorlake.compute.schedulers.base import SchedulerContext
 from tensorlake.compute.schedulers.registry import make_scheduler
 from tensorlake.compute.worker import Job
-from tensorlake.errors import TransformError
+from tensorlake.errors import AllSamplesSkippedError, TransformArgumentError, TransformError
 
 __all__ = ["ComputeFunction", "compose", "compute"]
 
@@ -88,9 +89,16 @@ class ComputeFunction:
         scheduler: str = "processed",
         progressbar: bool = True,
         skip_ok: bool = False,
+        check_lengths: bool = True,
+        pad_data_in: bool = False,
+        read_only_ok: bool = False,
+        cache_size: int = 16,
         checkpoint_interval: int = 0,
         ignore_errors: bool = False,
+        verbose: bool = True,
         resume: bool = False,
+        disable_rechunk: bool = False,
+        **kwargs: Any,
     ) -> EvalReport:
         """Run the transform on every item of ``data_in`` and append the rows to ``ds_out``.
 
@@ -98,12 +106,31 @@ class ComputeFunction:
         (worker processes), ``"threaded"`` or ``"serial"`` (or one added with
         ``register_scheduler``). ``checkpoint_interval=N`` commits after every N input
         items (and at the end). ``ignore_errors`` skips failing items (see the report's
-        ``failed_indices``). ``resume`` skips the items the last checkpoint of this
-        transform already holds.
+        ``failed_indices``; ``AllSamplesSkippedError`` when every one fails). ``resume``
+        skips the items the last checkpoint of this transform already holds.
+
+        Deep Lake's arguments, with its meanings: ``check_lengths`` refuses a ``ds_out``
+        whose tensors have different lengths (the rows appended would not line up);
+        ``pad_data_in`` reads a dataset input to its ``max_len``, shorter tensors giving
+        empty samples; ``verbose=False`` drops the warning about skipped items.
+        ``read_only_ok`` (for in-place transforms, which tensorlake does not do:
+        ``ds_out`` is always given), ``cache_size`` (blocks are sized by items here)
+        and ``disable_rechunk`` (nothing is rechunked after an eval) change nothing.
         """
+        if kwargs:
+            raise TransformArgumentError(
+                f"eval() got unexpected argument(s) {sorted(kwargs)}; it takes data_in, "
+                "ds_out, num_workers, scheduler, progressbar, skip_ok, check_lengths, "
+                "pad_data_in, read_only_ok, cache_size, checkpoint_interval, ignore_errors, "
+                "verbose, resume and disable_rechunk."
+            )
         started = time.perf_counter()
-        core = check_target(ds_out)
+        core = check_target(ds_out, check_lengths)
         n, dataset_in = check_input(data_in, scheduler, num_workers, core)
+        rows_in: Any = data_in
+        if pad_data_in and dataset_in:
+            rows_in = PaddedInput(data_in)
+            n = len(rows_in)
         check_scheduler(scheduler)
         check_checkpoint_interval(checkpoint_interval)
         run = Run(self.name, core, n, checkpoint_interval)
@@ -117,7 +144,7 @@ class ComputeFunction:
                 core.creds,
                 ignore_errors,
                 skip_ok,
-                input_spec(data_in, dataset_in, scheduler, num_workers),
+                input_spec(data_in, dataset_in, scheduler, num_workers, pad_data_in),
                 core.links,
             )
             # the shown bar is made once the workers run: tqdm starts a thread
@@ -129,7 +156,7 @@ class ComputeFunction:
                     job,
                     [(_with_args(fn, args), kwargs) for fn, args, kwargs in self.stages],
                     core.storage,
-                    data_in if dataset_in else None,
+                    rows_in if dataset_in else None,
                     shared.update,
                     run.uploads.stored,
                 ),
@@ -152,6 +179,15 @@ class ComputeFunction:
             finally:
                 sched.release()
                 bar.close()
+            report = run.report
+            if ignore_errors and report.items and len(report.failed_indices) == report.items:
+                run.restore()
+                raise AllSamplesSkippedError(
+                    f"All {report.items} input items failed and were skipped "
+                    f"(ignore_errors=True), so nothing was written; ds_out is as it was. "
+                    "Check the transform on one item, e.g. fn().eval(data_in[:1], ds_out).",
+                    samples_processed=run.checkpoint_items,
+                )
             run.finish()
         finally:
             run.close()
@@ -159,7 +195,7 @@ class ComputeFunction:
         report = run.report
         report.seconds = time.perf_counter() - started
         self.last_report = report
-        if report.failed_indices:
+        if report.failed_indices and verbose:
             shown = ", ".join(map(str, report.failed_indices[:20]))
             more = ", ..." if len(report.failed_indices) > 20 else ""
             warnings.warn(

@@ -49,7 +49,7 @@ class Job:
     target_creds: dict | None
     ignore_errors: bool
     skip_ok: bool
-    input_dataset: tuple[str, dict | None, str] | None = None  # url, creds, commit id
+    input_dataset: tuple[str, dict | None, str, bool] | None = None  # url, creds, commit, pad
     links: LinkResolver | None = None  # creds keys and the creds populated (memory only)
     stages: bytes | None = None  # list[Stage] by cloudpickle, for workers that are not forked
     # the caller's environment, for workers that are not forked: a forkserver started

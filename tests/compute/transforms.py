@@ -10,7 +10,15 @@ import numpy as np
 
 import tensorlake as tl
 
-__all__ = ["content", "create_schema", "fail_on", "make_rows"]
+__all__ = [
+    "content",
+    "create_schema",
+    "double_rows",
+    "fail_on",
+    "flip_rows",
+    "make_rows",
+    "skip_everything",
+]
 
 
 def create_schema(ds) -> None:
@@ -54,3 +62,21 @@ def fail_on(i, sample_out, bad):
     if i == bad:
         raise ValueError(f"item {i} is broken")
     sample_out.x.append(i)
+
+
+@tl.compute
+def double_rows(sample_in, sample_out):
+    """A dataset row read as Deep Lake reads one, appended twice."""
+    for _ in range(2):
+        sample_out.append({"images": sample_in.images.numpy(), "labels": sample_in.labels.numpy()})
+
+
+@tl.compute
+def flip_rows(sample_in, sample_out):
+    """An earlier stage's sample read both ways: attribute (Deep Lake) and key."""
+    sample_out.append({"images": sample_in.images.numpy() * 2 + 1, "labels": sample_in["labels"]})
+
+
+@tl.compute
+def skip_everything(i, sample_out):
+    raise ValueError(f"item {i} is bad")
