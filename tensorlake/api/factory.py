@@ -105,17 +105,26 @@ def dataset(
 
 
 def exists(path: PathLike, creds: dict | None = None) -> bool:
-    """Whether a dataset exists at ``path``."""
-    storage, _ = _storage(path, creds, read_only=True)
+    """Whether a dataset exists at ``path`` (or a registry name, as ``load`` takes it)."""
+    storage, _ = _storage(_named(path, creds), creds, read_only=True)
     return root.dataset_exists(storage)
 
 
 def delete(path: PathLike, creds: dict | None = None, large_ok: bool = True) -> None:
-    """Delete the dataset at ``path`` and everything under it."""
-    storage, url = _storage(path, creds)
+    """Delete the dataset at ``path`` (or a registry name) and everything under it."""
+    storage, url = _storage(_named(path, creds), creds)
     if not root.dataset_exists(storage):
         raise DatasetNotFoundError(f"No dataset at {url} to delete.")
     delete_dataset(storage)
+
+
+def _named(path: PathLike, creds: dict | None) -> PathLike:
+    """The local copy's path when ``path`` is a registry name without a version."""
+    try:
+        named = resolve_name(os.fspath(path)) if creds is None else None
+    except VersionError:  # NAME@VERSION of a version the copy lacks: not this name
+        return path
+    return named[0] if named is not None and named[1] is None else path
 
 
 def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:

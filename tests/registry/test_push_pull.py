@@ -361,3 +361,11 @@ def test_a_public_remote_is_read_without_credentials(
     _s3_admin.put_bucket_policy(Bucket=s3_bucket, Policy=json.dumps(policy))
     tl.registry.pull("flower", progressbar=False)
     assert len(tl.load("flower")) == 40
+
+
+def test_exists_and_delete_take_registry_names(home, monkeypatch, tmp_path):
+    make_local(home, "flower").close()
+    monkeypatch.chdir(tmp_path)
+    assert tl.exists("flower") and not tl.exists("ghost") and not tl.exists("flower@9")
+    tl.delete("flower")
+    assert not tl.exists("flower") and tl.registry.ls() == []
