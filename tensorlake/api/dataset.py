@@ -13,7 +13,9 @@ from tensorlake.api.info import Info
 from tensorlake.api.progress import byte_bar
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
+from tensorlake.engine.core import rename
 from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.core.rows import check_pop_rows, empty_rows, pop_rows
 from tensorlake.engine.format import records
 from tensorlake.engine.htypes.base import UNSET
 from tensorlake.engine.version import checkout as version_checkout
@@ -23,7 +25,13 @@ from tensorlake.engine.version import gc as version_gc
 from tensorlake.engine.version import log as version_log
 from tensorlake.engine.version import verify as version_verify
 from tensorlake.engine.version.verify import VerifyReport
-from tensorlake.errors import DatasetError, LinkError, SampleError, TensorNotFoundError
+from tensorlake.errors import (
+    DatasetArgumentError,
+    DatasetError,
+    LinkError,
+    SampleError,
+    TensorNotFoundError,
+)
 
 __all__ = ["Dataset", "core_of", "rows_of"]
 
@@ -57,7 +65,16 @@ class Dataset:
 
     @property
     def read_only(self) -> bool:
+        """Whether writes are refused. Settable, as in Deep Lake: ``ds.read_only = True``
+        stores what was written and releases the writer lock (another process may write
+        then); ``False`` takes the lock again (``LockedError`` while another process
+        holds it) and reloads the branch as storage holds it."""
         return self._core.read_only
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        self._check_not_view("read_only")
+        self._core.set_read_only(bool(value))
 
     @property
     def branch(self) -> str:
@@ -155,7 +172,7 @@ class Dataset:
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "link_policy":
+        if name in ("link_policy", "read_only"):
             object.__setattr__(self, name, value)  # the property's setter
             return
         if self._full(name) in self._core.engines:
@@ -216,27 +233,74 @@ class Dataset:
         self._check_not_view("delete_tensor")
         self._core.delete_tensor(self._full(name))
 
+    def delete_group(self, name: str, large_ok: bool = False) -> None:
+        """Delete group ``name`` with every tensor and group in it (a change the next
+        commit records; earlier commits keep them). ``large_ok`` is accepted for Deep
+        Lake's signature; no size limit applies."""
+        self._check_not_view("delete_group")
+        rename.delete_group(self._core, self._full(name))
+
+    def rename_tensor(self, name: str, new_name: str) -> Tensor:
+        """Rename tensor ``name`` to ``new_name`` in the same group; returns it.
+
+        No chunk is copied: the tensor's chunks keep their keys, which its meta records,
+        so earlier commits (where it has the old name) stay as they were.
+
+        Example::
+
+            ds.rename_tensor("lbl", "labels")
+            ds.commit("rename lbl")      # ds.diff() shows the rename
+        """
+        self._check_not_view("rename_tensor")
+        new = self._full(new_name)
+        rename.rename_tensor(self._core, self._full(name), new)
+        return Tensor(self._core, new)
+
+    def rename_group(self, name: str, new_name: str) -> None:
+        """Rename group ``name`` to ``new_name`` (same parent group), with all inside."""
+        self._check_not_view("rename_group")
+        rename.rename_group(self._core, self._full(name), self._full(new_name))
+
     # -- writes -----------------------------------------------------------------------
     def append(
         self, sample: Mapping[str, Any], skip_ok: bool = False, append_empty: bool = False
     ) -> None:
         """Append one row; if any value is invalid, no tensor changes.
 
-        ``skip_ok`` leaves tensors not named in ``sample`` shorter; ``append_empty``
-        is not supported (tensors have no empty value) and raises.
+        Every tensor needs a value (``MissingTensorsError``, a ``KeyError``, names those
+        left out) unless ``skip_ok=True``, which leaves them shorter, or
+        ``append_empty=True``, which gives them an empty row (an array of no elements,
+        ``""`` for text, ``None`` for json). The tensors appended to must have the same
+        length (with ``append_empty``: every tensor).
+
+        Example::
+
+            ds.append({"images": tl.read("a.jpg"), "labels": 1})
+            ds.append({"labels": 2}, append_empty=True)   # ds.images[-1]: shape (0, 0, 0)
         """
-        if append_empty:
-            raise DatasetError(
-                "append_empty is not supported: give every tensor a value or use skip_ok=True."
+        self._check_not_view("append")
+        if not isinstance(sample, Mapping):
+            raise SampleError(
+                "append() takes a dict of tensor name -> value, e.g. ds.append({'labels': 1}); "
+                "to append to one tensor, use ds.<tensor>.append(value)."
             )
-        self.extend({k: [v] for k, v in sample.items()}, skip_ok=skip_ok)
+        self.extend({k: [v] for k, v in sample.items()}, skip_ok, append_empty)
 
     def extend(
         self,
         samples: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
         skip_ok: bool = False,
+        append_empty: bool = False,
+        ignore_errors: bool = False,
+        progressbar: bool = False,
     ) -> None:
-        """Append many rows: a dict of equal-length lists, or a list of row dicts."""
+        """Append many rows: a dict of equal-length lists, or a list of row dicts.
+
+        ``skip_ok`` and ``append_empty`` as for ``append``; with ``append_empty``,
+        shorter lists are also padded with empty rows to the longest. ``ignore_errors``
+        skips rows that do not fit their tensors (the rest are appended, one at a time).
+        ``progressbar`` is accepted for Deep Lake's signature.
+        """
         self._check_not_view("extend")
         if not isinstance(samples, Mapping):
             rows = list(samples)
@@ -251,7 +315,54 @@ class Dataset:
                     f"extend() needs a sequence of samples for '{name}'; use append() for one row."
                 )
             columns[self._full(name)] = values
-        self._core.append_rows(columns, skip_ok=skip_ok, scope=self._tensor_names())
+        counts = {name: len(v) for name, v in samples.items()}
+        if len(set(counts.values())) > 1 and not append_empty:
+            raise SampleError(
+                f"every tensor needs the same number of samples, got {counts}. Pass "
+                "append_empty=True to pad the shorter ones with empty rows."
+            )
+        scope = self._tensor_names()
+        self._check_aligned(scope if append_empty else list(columns))
+        fill = empty_rows if append_empty else None
+        try:
+            self._core.append_rows(columns, skip_ok=skip_ok, scope=scope, fill=fill)
+        except SampleError as err:
+            if not ignore_errors or err.index is None:  # not one row's fault
+                raise
+            with self._core.batch():
+                for i in range(max(map(len, columns.values()))):
+                    row = {k: [v[i]] for k, v in columns.items() if i < len(v)}
+                    try:
+                        self._core.append_rows(row, skip_ok=skip_ok, scope=scope, fill=fill)
+                    except SampleError:
+                        continue
+
+    def _check_aligned(self, names: Sequence[str]) -> None:
+        """Deep Lake's rule: the tensors a multi-tensor append writes are of one length."""
+        lengths = {n: self._core.engine(n).num_rows for n in names}
+        visible = {n: k for n, k in lengths.items() if not self._core.engine(n).meta.hidden}
+        if len(set(visible.values())) > 1:
+            cut = len(self._group) + 1 if self._group else 0
+            shown = ", ".join(f"'{n[cut:]}' ({k} rows)" for n, k in visible.items())
+            raise DatasetArgumentError(
+                f"The tensors appended to have different lengths: {shown}; a row appended "
+                "to all of them would not line up. Append to each tensor on its own "
+                "(ds.<tensor>.extend), or pop() the longer ones to the same length first."
+            )
+
+    def pop(self, index: int | list[int] | None = None) -> None:
+        """Remove row ``index`` (default: the last, ``max_len - 1``; a list: several) from
+        every tensor that has it; later rows move up. A change like any other: the next
+        commit records it, earlier commits keep the row.
+
+        Raises ``InvalidIndexError`` (an ``IndexError``) for a row no tensor has or a
+        negative one, ``DatasetArgumentError`` (a ``ValueError``) for duplicates.
+        """
+        self._check_not_view("pop")
+        names = self._tensor_names()
+        rows = check_pop_rows(index, self.max_len, "the dataset")
+        with self._core.batch():
+            pop_rows(self._core, {n: rows for n in names})
 
     def update(self, sample: Mapping[str, Any]) -> None:
         """Replace the values of this row view (``ds[i].update({...})``)."""

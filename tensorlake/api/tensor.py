@@ -12,12 +12,13 @@ from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.core.rows import check_pop_rows, clear_tensor, pop_rows
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.base import Htype
 from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.tensor.batch_decode import decode_batch
 from tensorlake.engine.tensor.engine import TensorEngine
-from tensorlake.errors import DatasetError
+from tensorlake.errors import DatasetArgumentError, DatasetError
 
 __all__ = ["Tensor"]
 
@@ -130,6 +131,35 @@ class Tensor:
     def ndim(self) -> int:
         return len(self.shape)
 
+    def shapes(self) -> np.ndarray:
+        """The shape of each row of this view: an int array ``(N, ndim)`` (``(1, ndim)``
+        for one row), read from the chunk headers (no sample is decoded), or from the
+        meta when every row has the same shape.
+
+        Example::
+
+            ds.images.shapes()        # array([[480, 640, 3], [375, 500, 3], ...])
+        """
+        if self._index.sub:
+            raise DatasetArgumentError(
+                "shapes() works on rows, not on parts of samples: index rows only."
+            )
+        engine = self._engine
+        meta = engine.meta
+        rows = np.atleast_1d(self._rows())
+        fixed = meta.min_shape is not None and meta.min_shape == meta.max_shape
+        if fixed and not self._htype.is_link:
+            assert meta.min_shape is not None
+            return np.tile(np.asarray(meta.min_shape, dtype=np.int64), (len(rows), 1))
+        if self._htype.is_link:
+            found = self._core.link_reader(self.key).shapes(rows)
+        else:
+            found = engine.read_shapes(rows)
+        ndim = len(meta.min_shape) if meta.min_shape is not None else 0
+        if not len(found):
+            return np.zeros((0, ndim), dtype=np.int64)
+        return np.asarray([tuple(s) for s in found], dtype=np.int64).reshape(len(found), -1)
+
     def _rows(self) -> np.ndarray:
         return self._index.absolute(self.num_samples)
 
@@ -218,10 +248,15 @@ class Tensor:
         return self.numpy(aslist=True) if not self._index.is_scalar else [self.numpy()]
 
     def tobytes(self) -> bytes:
-        """The stored bytes of one row (e.g. the JPEG file as appended)."""
-        if not self._index.is_scalar:
-            raise DatasetError(
-                "tobytes() reads one row: index the tensor first, e.g. t[0].tobytes()."
+        """The stored bytes of one row (e.g. the JPEG file as appended; for a link row
+        the linked object's bytes). Raises ``DatasetArgumentError`` (a ``ValueError``,
+        as in Deep Lake) on a view of several rows or of part of a sample."""
+        if not self._index.is_scalar or self._index.sub:
+            raise DatasetArgumentError(
+                f"tobytes() reads exactly one row; this view of '{self.key}' selects "
+                f"{len(self) if not self._index.is_scalar else 'part of one'}"
+                f"{' rows' if not self._index.is_scalar else ' row'}. Index one row first, "
+                "e.g. ds.images[3].tobytes()."
             )
         if self._htype.is_link:
             return self._core.link_reader(self.key).fetch(np.array([self._index.row]))[0]
@@ -248,6 +283,22 @@ class Tensor:
     # -- writes -----------------------------------------------------------------------
     def append(self, value: Any) -> None:
         self.extend([value])
+
+    def pop(self, index: int | builtins.list[int] | None = None) -> None:
+        """Remove row ``index`` (default: the last; a list: several) of this tensor only;
+        later rows move up. Errors as ``Dataset.pop``."""
+        self._check_full("pop")
+        rows = check_pop_rows(index, self.num_samples, f"tensor '{self.key}'")
+        pop_rows(self._core, {self.key: rows})
+
+    def clear(self) -> None:
+        """Remove every row of this tensor (its meta and info stay)."""
+        self._check_full("clear")
+        clear_tensor(self._core, self.key)
+
+    def _check_full(self, op: str) -> None:
+        if not self._index.is_full:
+            raise DatasetError(f"{op}() is not allowed on a view; call it on the tensor itself.")
 
     def extend(self, values: Sequence[Any] | np.ndarray) -> None:
         if not self._index.is_full:

@@ -29,7 +29,7 @@ from tensorlake.engine.links.managed import MANAGED_CREDS_KEYS, check_env_name_f
 from tensorlake.engine.links.reader import LinkReader, check_policy
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.lock.writer_lock import WriterLock
-from tensorlake.engine.tensor.append import append_columns
+from tensorlake.engine.tensor.append import Fill, append_columns
 from tensorlake.engine.tensor.block import BlockDescriptor, remap_class_labels
 from tensorlake.engine.tensor.chunk_io import ChunkCache, ChunkWriter
 from tensorlake.engine.tensor.engine import TensorEngine
@@ -164,6 +164,37 @@ class DatasetCore:
                 "checkout('<new-branch>', create=True) to start a branch from here."
             )
         self.take_lock()
+
+    def set_read_only(self, read_only: bool) -> None:
+        """``True``: store what was written, release the writer lock, refuse writes.
+        ``False``: take the lock again (``LockedError`` if another process holds it) and
+        reopen the version as storage now holds it (another writer may have changed it)."""
+        if read_only:
+            self.flush()
+            self.writer.wait()
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
+            self.read_only = True
+            return
+        if self.deleted:
+            self.check_writable()  # raises: the dataset is gone
+        storage = self.storage.with_read_only(False) if self.storage.read_only else self.storage
+        lock = WriterLock(storage)
+        lock.acquire()
+        try:
+            self.writer.close()
+            self.storage, self.writer = storage, ChunkWriter(storage)
+            self.store = ManifestStore(storage)
+            self.cache.clear()
+            if self.detached:
+                self.open_commit(self.commit_id)
+            else:
+                self.open_branch(self.branch)
+        except BaseException:
+            lock.release()
+            raise
+        self.lock, self.read_only = lock, False
 
     def take_lock(self) -> None:
         """Hold the dataset's writer lock (raises ``LockedError`` if another process does)."""
@@ -325,15 +356,17 @@ class DatasetCore:
         columns: Mapping[str, Sequence[Any]],
         skip_ok: bool = False,
         scope: Sequence[str] | None = None,
+        fill: Fill | None = None,
     ) -> None:
         """Append the same number of rows to several tensors, all or nothing.
 
-        Unless ``skip_ok``, every visible tensor in ``scope`` (default: all) needs values.
+        Unless ``skip_ok``, every visible tensor in ``scope`` (default: all) needs values;
+        ``fill`` (``append_empty``) pads the others, and shorter columns, with empty rows.
         """
         self.check_writable()
         for name in columns:
             self.engine(name)
-        append_columns(self.engines, columns, skip_ok, scope)
+        append_columns(self.engines, columns, skip_ok, scope, fill)
         self.changed()
 
     def adopt_block(self, block: BlockDescriptor) -> None:

@@ -1,9 +1,10 @@
-"""What a version changed that its manifest alone cannot tell: updated rows and info.
+"""What a version changed that its manifest alone cannot tell: updated rows, info,
+rows removed and tensors renamed.
 
 Tensors created or deleted and rows appended are read off the manifests themselves
-(names and lengths); a row rewritten in place leaves no such trace, so each staging
-manifest and commit carries a ``Changes`` record of them. ``diff`` merges the records on
-the path between two versions.
+(names and lengths); a row rewritten in place, a row popped or a tensor renamed leaves no
+such trace, so each staging manifest and commit carries a ``Changes`` record of them.
+``diff`` merges the records on the path between two versions.
 """
 
 from __future__ import annotations
@@ -18,16 +19,49 @@ DATASET_INFO = ""  # key of the dataset's own info in ``Changes.info``
 
 
 class Changes:
-    """Rows updated per tensor and info edited (dataset and tensors) since a base commit."""
+    """Rows updated per tensor and info edited (dataset and tensors) since a base commit;
+    rows of the base removed (``deleted``: how many, per tensor) and tensors renamed
+    (``renamed``: current name -> name in the base)."""
 
-    __slots__ = ("info", "updated")
+    __slots__ = ("deleted", "info", "renamed", "updated")
 
     def __init__(self) -> None:
         self.updated: dict[str, set[int]] = {}
         self.info: set[str] = set()
+        self.deleted: dict[str, int] = {}
+        self.renamed: dict[str, str] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.info) or any(self.updated.values())
+        return (
+            bool(self.info)
+            or any(self.updated.values())
+            or any(self.deleted.values())
+            or bool(self.renamed)
+        )
+
+    def rows_deleted(self, tensor: str, rows: Any, base_rows: int) -> None:
+        """``rows`` (row numbers now) were removed, ``base_rows`` of them rows of the
+        base; updated rows after them move down."""
+        gone = sorted({int(r) for r in rows})
+        if base_rows:
+            self.deleted[tensor] = self.deleted.get(tensor, 0) + base_rows
+        updated = self.updated.get(tensor)
+        if updated:
+            ends = np.asarray(gone, dtype=np.int64)
+            kept = [r for r in updated if r not in set(gone)]
+            shift = np.searchsorted(ends, np.asarray(kept, dtype=np.int64))
+            self.updated[tensor] = {int(r - k) for r, k in zip(kept, shift.tolist())}
+
+    def tensor_renamed(self, old: str, new: str) -> None:
+        for record in (self.updated, self.deleted):
+            if old in record:
+                record[new] = record.pop(old)  # type: ignore[assignment]
+        if old in self.info:
+            self.info.discard(old)
+            self.info.add(new)
+        base = self.renamed.pop(old, old)
+        if base != new:
+            self.renamed[new] = base
 
     def rows_updated(self, tensor: str, rows: Any) -> None:
         self.updated.setdefault(tensor, set()).update(int(r) for r in rows)
@@ -38,14 +72,27 @@ class Changes:
     def tensor_deleted(self, tensor: str) -> None:
         self.updated.pop(tensor, None)
         self.info.discard(tensor)
+        self.deleted.pop(tensor, None)
+        self.renamed.pop(tensor, None)
 
     def merge(self, other: Changes) -> None:
+        """Add the changes of ``other``, a record of the versions before this one's base
+        (its names are the names before this record's renames)."""
+        later = {base: now for now, base in self.renamed.items()}
         for tensor, rows in other.updated.items():
-            self.updated.setdefault(tensor, set()).update(rows)
-        self.info |= other.info
+            self.updated.setdefault(later.get(tensor, tensor), set()).update(rows)
+        self.info |= {later.get(t, t) for t in other.info}
+        for tensor, n in other.deleted.items():
+            now = later.get(tensor, tensor)
+            self.deleted[now] = self.deleted.get(now, 0) + n
+        for mid, base in other.renamed.items():
+            now = later.get(mid, mid)
+            self.renamed.pop(now, None)
+            if now != base:
+                self.renamed[now] = base
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "updated": {
                 t: np.array(sorted(r), dtype=np.int64).tobytes()
                 for t, r in self.updated.items()
@@ -53,6 +100,11 @@ class Changes:
             },
             "info": sorted(self.info),
         }
+        if any(self.deleted.values()):  # absent when none: records as before pops
+            d["deleted"] = {t: n for t, n in self.deleted.items() if n}
+        if self.renamed:
+            d["renamed"] = dict(self.renamed)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Changes:
@@ -60,4 +112,6 @@ class Changes:
         for t, raw in ((d or {}).get("updated") or {}).items():
             changes.updated[t] = set(np.frombuffer(raw, dtype=np.int64).tolist())
         changes.info = set((d or {}).get("info") or [])
+        changes.deleted = {t: int(n) for t, n in ((d or {}).get("deleted") or {}).items()}
+        changes.renamed = dict((d or {}).get("renamed") or {})
         return changes

@@ -140,6 +140,10 @@ class ChunkTable:
         }
         self._n = len(self._cols["ids"])
 
+    def shift_rows(self, start: int, delta: int) -> None:
+        """Renumber the rows of entries ``[start, len)`` by ``delta`` (rows removed before them)."""
+        self._cols["row_ends"][start : self._n] += delta
+
     def locate(self, row: int) -> int:
         """Index of the entry where ``row`` ends (its last tile for a tiled sample)."""
         return int(np.searchsorted(self.row_ends, row, side="right"))

@@ -23,7 +23,13 @@ __all__ = [
     "check_manifest_format",
 ]
 
-MANIFEST_FORMAT_MAJOR = 2  # 2: per-tensor table segments; 1 (inline tables) is still read
+MANIFEST_FORMAT_MAJOR = 3
+"""3: a tensor may store its chunks under another name (``storage_name``, after a rename);
+written only by manifests that have such a tensor, so that a reader of format 2 refuses
+them (it would look for their chunks under the new name) and reads every other one.
+2: per-tensor table segments. 1 (inline tables) is still read."""
+_RENAMES_FORMAT = 3
+_SEGMENTS_FORMAT = 2
 
 
 @dataclass(slots=True)
@@ -42,11 +48,22 @@ class TensorMeta:
     hidden: bool = False
     info: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # htype-specific creation arguments
+    # the name the tensor's chunks are stored under (``tensors/<storage_name>/chunks/``)
+    # when it differs from ``name``: a renamed tensor keeps its chunks where they are, so
+    # the commits before the rename (which name them under the old name) stay intact
+    storage_name: str | None = None
+
+    @property
+    def chunks_name(self) -> str:
+        """The tensor's name in its chunk keys."""
+        return self.storage_name or self.name
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}
         d["min_shape"] = list(self.min_shape) if self.min_shape is not None else None
         d["max_shape"] = list(self.max_shape) if self.max_shape is not None else None
+        if self.storage_name is None:  # the common case: manifests as before renames
+            del d["storage_name"]
         return d
 
     @classmethod
@@ -98,8 +115,9 @@ class Manifest:
 
     def to_dict(self, segments: dict[str, list[str]]) -> dict[str, Any]:
         """The stored form; ``segments`` names each tensor's stored table segments."""
+        renamed = any(s.meta.storage_name is not None for s in self.tensors.values())
         return {
-            "format": MANIFEST_FORMAT_MAJOR,
+            "format": _RENAMES_FORMAT if renamed else _SEGMENTS_FORMAT,
             "tensors": [
                 {"meta": s.meta.to_dict(), "segments": segments[name]}
                 for name, s in self.tensors.items()
@@ -115,6 +133,16 @@ class Manifest:
         """Each tensor's table segments named by a stored manifest."""
         check_manifest_format(d)
         return {t["meta"]["name"]: list(t.get("segments", ())) for t in d["tensors"]}
+
+    @staticmethod
+    def chunk_segments(d: dict[str, Any]) -> list[tuple[str, list[str]]]:
+        """``(name in chunk keys, table segments)`` of each tensor of a stored manifest:
+        which segments name chunks under which ``tensors/<name>/chunks/``."""
+        check_manifest_format(d)
+        return [
+            (t["meta"].get("storage_name") or t["meta"]["name"], list(t.get("segments", ())))
+            for t in d["tensors"]
+        ]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], tables: dict[str, ChunkTable]) -> Manifest:

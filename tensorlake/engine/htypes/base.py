@@ -258,6 +258,8 @@ class Htype:
         """Stored bytes -> the value a reader gets (``out``: decode into that array)."""
         compression = meta.sample_compression
         if compression in IMAGE_COMPRESSIONS:
+            if not len(data):  # an empty row (ds.append(..., append_empty=True))
+                return np.zeros(shape, np.uint8) if out is None else out
             arr = decode_image(data, out=out)
             if arr.shape != tuple(shape):
                 raise FormatError(

@@ -3,14 +3,18 @@ so a bad value anywhere leaves every tensor unchanged."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tensorlake.engine.htypes.base import Encoded, Pending
 from tensorlake.engine.links.companions import companion_values
 from tensorlake.engine.tensor.engine import TensorEngine
-from tensorlake.errors import SampleError
+from tensorlake.errors import MissingTensorsError, SampleError
 
-__all__ = ["append_columns"]
+__all__ = ["Fill", "append_columns"]
+
+Fill = Callable[[TensorEngine, int], tuple[list[Encoded], Pending]]
+"""``fill(engine, n)``: ``n`` encoded empty rows of a tensor (``append_empty``)."""
 
 
 def append_columns(
@@ -18,19 +22,28 @@ def append_columns(
     columns: Mapping[str, Sequence[Any]],
     skip_ok: bool = False,
     scope: Sequence[str] | None = None,
+    fill: Fill | None = None,
 ) -> None:
-    """Validate rows for every tensor first, then append them all (all or nothing)."""
-    if len(set(map(len, columns.values()))) > 1:
-        lengths = {name: len(v) for name, v in columns.items()}
-        raise SampleError(f"every tensor needs the same number of samples, got {lengths}.")
+    """Validate rows for every tensor first, then append them all (all or nothing).
+
+    With ``fill``, tensors of ``scope`` given no values, and columns shorter than the
+    longest, are padded with its empty rows.
+    """
+    lengths = {name: len(v) for name, v in columns.items()}
+    if len(set(lengths.values())) > 1 and fill is None:
+        raise SampleError(
+            f"every tensor needs the same number of samples, got {lengths}. Pass "
+            "append_empty=True to pad the shorter ones with empty rows."
+        )
     names = engines if scope is None else scope
-    if not skip_ok and (scope is not None or len(columns) < len(engines)):
-        missing = [n for n in names if n not in columns and not engines[n].meta.hidden]
-        if missing:
-            raise SampleError(
-                f"no values given for tensors {missing}. Pass skip_ok=True to leave them "
-                "shorter, or include them."
-            )
+    missing = [n for n in names if n not in columns and not engines[n].meta.hidden]
+    if missing and not skip_ok and fill is None:
+        raise MissingTensorsError(
+            f"Required tensors not provided: {missing}. Pass skip_ok=True to leave them "
+            "shorter, append_empty=True to give them empty rows, or include them.",
+            missing=missing,
+        )
+    count = max(lengths.values(), default=0)
     prepared = []
     for name, values in columns.items():
         engine = engines[name]
@@ -43,5 +56,11 @@ def append_columns(
                 companion = engines[hidden]
                 p = companion.new_pending()
                 prepared.append((companion, companion.prepare(companion_rows, p), p))
-    for engine, encoded, pending in prepared:
+    padding = []
+    if fill is not None:
+        short = [(n, count - k) for n, k in lengths.items() if k < count]
+        for name, n in [*short, *((m, count) for m in missing)]:
+            if n:
+                padding.append((engines[name], *fill(engines[name], n)))
+    for engine, encoded, pending in [*prepared, *padding]:
         engine.extend_encoded(encoded, pending)

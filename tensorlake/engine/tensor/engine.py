@@ -238,6 +238,57 @@ class TensorEngine(TensorReader):
         emit(batch)
         return refs
 
+    # -- removals -------------------------------------------------------------------
+    def delete_rows(self, rows: Sequence[int]) -> None:
+        """Remove ``rows`` (distinct, in range); later rows move up. Each chunk holding
+        one is rewritten without it under a new id (a tiled sample's tiles are dropped),
+        and the entries after it are renumbered."""
+        gone = sorted({int(r) for r in rows}, reverse=True)
+        sealed = self.table.num_rows
+        for row in gone:
+            if row >= sealed:
+                i = row - sealed
+                self._open_nbytes -= len(self._open_rows[i])
+                del self._open_rows[i], self._open_shapes[i]
+                self._open_written_stale()
+        by_span: dict[tuple[int, int], list[int]] = {}
+        for row in (r for r in gone if r < sealed):
+            by_span.setdefault(self.table.tile_span(self.table.locate(row)), []).append(row)
+        for (first, end), span_rows in sorted(by_span.items(), reverse=True):
+            start_row = self.table.row_start(first)
+            if self._is_tile(end - 1):
+                new_refs: list[ChunkRef] = []
+            else:
+                chunk = self._fetch([first])[first]
+                drop = {r - start_row for r in span_rows}
+                kept = [i for i in range(chunk.header.n_rows) if i not in drop]
+                all_rows = chunk.rows()
+                shapes = chunk.header.shapes
+                new_refs = self._pack(
+                    [all_rows[i] for i in kept],
+                    [tuple(int(x) for x in shapes[i]) for i in kept],
+                    start_row,
+                )
+            for k in range(first, end):
+                ref = self.table[k]
+                if ref.staged:
+                    self._garbage.append(self._key(ref.id))
+            self.table.replace(first, end, new_refs)
+            self.table.shift_rows(first + len(new_refs), -len(span_rows))
+        self.meta.length -= len(gone)
+        if self.meta.length == 0:
+            self.meta.min_shape = self.meta.max_shape = None
+
+    def clear(self) -> None:
+        """Remove every row: an empty table; chunks no commit names are deleted once the
+        next manifest is stored."""
+        self._garbage.extend(self.staged_chunk_keys())
+        self._open_rows, self._open_shapes, self._open_nbytes = [], [], 0
+        self._open_written = None
+        self.table = ChunkTable()
+        self.meta.length = 0
+        self.meta.min_shape = self.meta.max_shape = None
+
     def staged_chunk_keys(self) -> list[str]:
         """Chunks written since the base commit (no commit refers to them)."""
         staged = self.table.column("staged").astype(bool)

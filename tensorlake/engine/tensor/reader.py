@@ -64,7 +64,7 @@ class TensorReader:
         return self.table.num_rows + len(self._open_rows)
 
     def _key(self, chunk_id: int) -> str:
-        return chunk_key(self.meta.name, chunk_id)
+        return chunk_key(self.meta.chunks_name, chunk_id)
 
     def chunk_keys(self, table: ChunkTable) -> list[str]:
         """The storage keys of ``table``'s chunks."""

@@ -101,22 +101,41 @@ def _side(
         if commit_id == base:
             break
         changes.merge(c)
+    renamed = {n: b for n, b in changes.renamed.items() if n in version.lengths}
+    sources = set(renamed.values())
+
+    def base_name(name: str) -> str | None:  # None: a tensor the base does not have
+        if name in renamed:
+            return renamed[name]
+        return None if name in sources else name
+
     tensors: dict[str, Any] = {}
+    created = []
     for name, length in version.lengths.items():
-        old = base_lengths.get(name)
-        start = 0 if old is None else old
+        was = base_name(name)
+        old = base_lengths.get(was) if was is not None else None
+        deleted = min(changes.deleted.get(name, 0), old or 0)
+        start = 0 if old is None else old - deleted
         updated = sorted(r for r in changes.updated.get(name, ()) if r < start)
         entry = {
             "created": old is None,
+            "renamed_from": was if old is not None and was != name else None,
             "rows_added": [start, length] if length > start else None,
+            "rows_deleted": deleted,
             "rows_updated": updated,
             "info_updated": name in changes.info,
         }
-        if entry["created"] or entry["rows_added"] or updated or entry["info_updated"]:
+        if old is None:
+            created.append(name)
+        if any(entry[k] for k in entry):
             tensors[name] = entry
+    kept = {base_name(n) for n in version.lengths}
     return {
-        "tensors_created": [n for n in version.lengths if n not in base_lengths],
-        "tensors_deleted": [n for n in base_lengths if n not in version.lengths],
+        "tensors_created": created,
+        "tensors_deleted": [n for n in base_lengths if n not in kept],
+        "tensors_renamed": {
+            t["renamed_from"]: n for n, t in tensors.items() if t["renamed_from"] is not None
+        },
         "info_updated": DATASET_INFO in changes.info,
         "tensors": tensors,
     }
@@ -135,6 +154,10 @@ def format_diff(d: dict[str, Any]) -> str:
             lines.append(f"  - tensor '{name}' deleted")
         for name, t in s["tensors"].items():
             parts = ["created"] if t["created"] else []
+            if t.get("renamed_from"):
+                parts.append(f"renamed from '{t['renamed_from']}'")
+            if t.get("rows_deleted"):
+                parts.append(f"{t['rows_deleted']} rows deleted")
             if t["rows_added"]:
                 lo, hi = t["rows_added"]
                 parts.append(f"{hi - lo} rows added ({lo}-{hi - 1})")

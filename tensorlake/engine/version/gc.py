@@ -39,9 +39,9 @@ def gc(core: DatasetCore) -> dict[str, int]:
             stored = records.read_commit(storage, commit_id)
             manifests.append(stored.manifest)
             commit_id = stored.commit.parent if stored.commit else None
-    segment_tensors: dict[str, set[str]] = {}  # segment key -> tensors naming it
+    segment_tensors: dict[str, set[str]] = {}  # segment key -> chunk names of its tensors
     for d in manifests:
-        for name, named in Manifest.segment_keys(d).items():
+        for name, named in Manifest.chunk_segments(d):
             for key in named:
                 segment_tensors.setdefault(key, set()).add(name)
     live_chunks: set[str] = set()

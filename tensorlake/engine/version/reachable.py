@@ -26,12 +26,12 @@ def ancestry(storage: Storage, commit_id: str) -> list[str]:
 
 
 def segments_of(storage: Storage, commit_ids: Iterable[str]) -> dict[str, set[str]]:
-    """The table segments the manifests of ``commit_ids`` name: key -> tensors naming it.
-    The commit objects must be in ``storage``."""
+    """The table segments the manifests of ``commit_ids`` name: key -> the names in the
+    chunk keys of the tensors naming it. The commit objects must be in ``storage``."""
     named: dict[str, set[str]] = {}
     for commit_id in commit_ids:
         manifest: dict[str, Any] = records.read_commit(storage, commit_id).manifest
-        for tensor, segment_keys in Manifest.segment_keys(manifest).items():
+        for tensor, segment_keys in Manifest.chunk_segments(manifest):
             for key in segment_keys:
                 named.setdefault(key, set()).add(tensor)
     return named

@@ -311,7 +311,7 @@ class _Verifier:
             np.diff(part.row_ends, prepend=start).tolist(),
         )
         for chunk_id, nbytes, header_nbytes, kind, rows in columns:
-            key = keys.chunk_key(name, chunk_id)
+            key = keys.chunk_key(t.meta.chunks_name, chunk_id)
             if key not in chunks:
                 tile = kind != KIND_ROWS
                 chunks[key] = _Expected(
