@@ -10,6 +10,7 @@ import numpy as np
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
+from tensorlake.api.pickling import PickledDataset, pickled, reopen
 from tensorlake.api.progress import byte_bar
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
@@ -183,6 +184,13 @@ class Dataset:
     def __iter__(self) -> Iterator[Dataset]:
         for i in range(len(self)):
             yield self[i]
+
+    def __reduce__(self) -> tuple[Any, tuple[PickledDataset]]:
+        """Pickle by reference: a reopened dataset at the same path, version (branch or
+        past commit), ``read_only``, view and group (``api/pickling.py``), for
+        ``DataLoader`` workers and ``ProcessPoolExecutor`` tasks. Rows not stored yet
+        are flushed first; ``mem://`` datasets raise ``NotPicklableError``."""
+        return _unpickle_dataset, (pickled(self._core, self._index, self._group),)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self.tensors, *self.groups})
@@ -757,6 +765,11 @@ def _loader_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             f"{list(_LOADER_KWARGS)} (passed to the DataLoader)."
         )
     return {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS}
+
+
+def _unpickle_dataset(state: PickledDataset) -> Dataset:
+    core, index = reopen(state)
+    return Dataset(core, index, state.group)
 
 
 def core_of(ds: Dataset) -> DatasetCore:

@@ -11,6 +11,7 @@ import numpy as np
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
+from tensorlake.api.pickling import PickledDataset, pickled, reopen
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.rows import check_pop_rows, clear_tensor, pop_rows
 from tensorlake.engine.format.manifest import TensorMeta
@@ -38,6 +39,10 @@ class Tensor:
         self._core = core
         self.key = name
         self._index = index or Index()
+
+    def __reduce__(self) -> tuple[Any, tuple[PickledDataset, str]]:
+        """Pickled by reference, as a dataset is (``api/pickling.py``)."""
+        return _unpickle_tensor, (pickled(self._core, self._index, ""), self.key)
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -313,3 +318,8 @@ class Tensor:
     def __repr__(self) -> str:
         idx = "" if self._index.is_full else f", index={self._index.rows!r}"
         return f"Tensor(key={self.key!r}, htype={self.htype!r}, shape={self.shape}{idx})"
+
+
+def _unpickle_tensor(state: PickledDataset, key: str) -> Tensor:
+    core, index = reopen(state)
+    return Tensor(core, key, index)
