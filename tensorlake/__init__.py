@@ -15,7 +15,17 @@ Example::
 from tensorlake import registry
 from tensorlake._version import __version__
 from tensorlake.api.dataset import Dataset
-from tensorlake.api.factory import break_lock, dataset, delete, empty, exists, load
+from tensorlake.api.factory import (
+    break_lock,
+    copy,
+    dataset,
+    deepcopy,
+    delete,
+    empty,
+    exists,
+    like,
+    load,
+)
 from tensorlake.api.info import Info
 from tensorlake.api.tensor import Tensor
 from tensorlake.compute import ComputeFunction, EvalReport, SampleOut, compose, compute
@@ -110,7 +120,9 @@ __all__ = [
     "break_lock",
     "compose",
     "compute",
+    "copy",
     "dataset",
+    "deepcopy",
     "delete",
     "empty",
     "exists",
@@ -120,6 +132,7 @@ __all__ = [
     "ingest_coco",
     "ingest_files",
     "ingest_manifest",
+    "like",
     "link",
     "load",
     "read",

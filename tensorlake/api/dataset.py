@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from tensorlake.api import copying, selection
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
@@ -14,7 +16,7 @@ from tensorlake.api.pickling import PickledDataset, pickled, reopen
 from tensorlake.api.progress import byte_bar
 from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
-from tensorlake.engine.core import rename
+from tensorlake.engine.core import rename, transfer
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.rows import check_pop_rows, empty_rows, pop_rows
 from tensorlake.engine.format import records
@@ -51,10 +53,13 @@ class Dataset:
         ds[:100].labels.numpy()  # view of the first 100 rows
     """
 
-    def __init__(self, core: DatasetCore, index: Index | None = None, group: str = "") -> None:
+    def __init__(
+        self, core: DatasetCore, index: Index | None = None, group: str = "", pad: bool = False
+    ) -> None:
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_index", index or Index())
         object.__setattr__(self, "_group", group)
+        object.__setattr__(self, "_pad", pad)  # shorter tensors padded (max_view)
 
     # -- naming -----------------------------------------------------------------------
     def _full(self, name: str) -> str:
@@ -107,7 +112,9 @@ class Dataset:
     def tensors(self) -> dict[str, Tensor]:
         """Every (non-hidden) tensor under this dataset or group, by relative name."""
         cut = len(self._group) + 1 if self._group else 0
-        return {n[cut:]: Tensor(self._core, n, self._index) for n in self._tensor_names()}
+        return {
+            n[cut:]: Tensor(self._core, n, self._index, self._pad) for n in self._tensor_names()
+        }
 
     @property
     def groups(self) -> dict[str, Dataset]:
@@ -152,15 +159,16 @@ class Dataset:
         if isinstance(item, str):
             full = self._full(item)
             if full in self._core.engines:
-                return Tensor(self._core, full, self._index)
+                return Tensor(self._core, full, self._index, self._pad)
             if full in self._core.groups:
-                return Dataset(self._core, self._index, full)
+                return Dataset(self._core, self._index, full, self._pad)
             raise TensorNotFoundError(
                 f"No tensor or group '{item}'. Tensors: {sorted(self.tensors) or 'none'}."
             )
         if isinstance(item, (list, tuple)) and item and all(isinstance(i, str) for i in item):
             raise DatasetError("Select one tensor at a time, e.g. ds['images'].")
-        return Dataset(self._core, self._index.compose(item, self.min_len), self._group)
+        index = self._index.compose(item, self.min_len)
+        return Dataset(self._core, index, self._group, self._pad)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -268,6 +276,138 @@ class Dataset:
         """Rename group ``name`` to ``new_name`` (same parent group), with all inside."""
         self._check_not_view("rename_group")
         rename.rename_group(self._core, self._full(name), self._full(new_name))
+
+    def create_tensor_like(self, name: str, source: Tensor, unlink: bool = False) -> Tensor:
+        """A new tensor ``name`` with the meta and info of ``source`` (of this or another
+        dataset): htype, dtype, compressions, chunk size, class names ...; no rows.
+        ``unlink=True`` makes a link tensor's copy a tensor of what it links to.
+
+        Example::
+
+            ds.create_tensor_like("val_labels", ds.labels)
+        """
+        self._check_not_view("create_tensor_like")
+        full = self._full(name)
+        src = core_of_tensor(source)
+        extra = {n: e.meta for n, e in src.engines.items() if e.meta.hidden}
+        self._core.add_tensors(copying.tensor_like(source.meta, extra, full, unlink))
+        return Tensor(self._core, full)
+
+    def rechunk(
+        self,
+        tensors: str | Sequence[str] | None = None,
+        num_workers: int = 0,
+        scheduler: str = "threaded",
+        progressbar: bool = True,
+    ) -> None:
+        """Rewrite the rows of ``tensors`` (default: all) into fresh chunks of their chunk
+        size: after many pops, updates or small appends. Rows are copied as stored (no
+        decoding); earlier commits keep their chunks. ``num_workers``, ``scheduler`` and
+        ``progressbar`` are accepted for Deep Lake's signature."""
+        self._check_not_view("rechunk")
+        names = copying.select(
+            self._core, self._group, [tensors] if isinstance(tensors, str) else tensors
+        )
+        with self._core.batch():
+            transfer.rechunk(self._core, names)
+
+    # -- copies and views chosen by rule ------------------------------------------------
+    def copy(
+        self,
+        dest: str | os.PathLike,
+        tensors: Sequence[str] | None = None,
+        overwrite: bool = False,
+        creds: dict | None = None,
+        token: str | None = None,
+        num_workers: int = 0,
+        scheduler: str = "threaded",
+        progressbar: bool = True,
+        public: bool = False,
+    ) -> Dataset:
+        """Copy this dataset, group or view (its rows, in view order) to a new dataset at
+        ``dest``: the checked-out version, without history (``tl.deepcopy`` keeps it).
+        ``tensors`` picks tensors or groups. Rows are copied as stored bytes.
+        ``DatasetExistsError`` if ``dest`` holds a dataset, unless ``overwrite``.
+        ``token``, ``num_workers``, ``scheduler``, ``progressbar`` and ``public`` are
+        accepted for Deep Lake's signature.
+
+        Example::
+
+            small = ds[:1000].copy("./coco-1k", overwrite=True)
+        """
+        core = self._core
+        core.flush()
+        names = copying.select(core, self._group, tensors)
+        target = copying.open_target(dest, creds, overwrite)
+        with target.batch():
+            copying.copy_schema(core, target, names, self._group, whole=not self._group)
+            copying.copy_rows_into(core, target, names, self._group, self._view_rows())
+        return Dataset(target)
+
+    def _view_rows(self) -> np.ndarray | None:
+        """Absolute rows of this view (None: the whole dataset, every row of each tensor)."""
+        if self._index.is_full:
+            return None
+        return np.atleast_1d(self._index.absolute(self.min_len))
+
+    def random_split(
+        self, lengths: Sequence[int | float], seed: int | None = None
+    ) -> tuple[Dataset, ...]:
+        """Views of random, disjoint rows of the given ``lengths``: counts summing to
+        ``len(ds)``, or fractions summing to 1 (``floor(f * len)`` each, the remainder
+        handed out one by one from the first), as in Deep Lake. ``seed`` (an addition)
+        makes the split repeatable. Each view keeps its rows in dataset order.
+
+        Example::
+
+            train, val = ds.random_split([0.8, 0.2])
+        """
+        if self.min_len != self.max_len:
+            raise DatasetArgumentError(
+                f"random_split() needs tensors of one length (they have {self.min_len} to "
+                f"{self.max_len} rows): split ds.min_view, or pop the extra rows first."
+            )
+        pieces = selection.split_rows(np.arange(len(self)), lengths, seed)
+        return tuple(self[p] for p in pieces)
+
+    def filter(
+        self,
+        function: Any,
+        num_workers: int = 0,
+        scheduler: str = "threaded",
+        progressbar: bool = False,
+        save_result: bool = False,
+        result_path: str | None = None,
+        result_ds_args: dict | None = None,
+    ) -> Dataset:
+        """The view of the rows for which ``function(row)`` is true; ``row`` is the row
+        view ``ds[i]`` (``row.labels.numpy()`` ...), as in Deep Lake. ``num_workers`` > 0
+        calls it on that many threads; ``progressbar`` shows a bar. ``save_result=True``
+        saves the view (``save_view(path=result_path, **result_ds_args)``).
+
+        Example::
+
+            cats = ds.filter(lambda s: s.labels.numpy()[0] == 0)
+        """
+        view = self[selection.filter_rows(self, function, num_workers, progressbar)]
+        if save_result:
+            view.save_view(path=result_path, **(result_ds_args or {}))
+        return view
+
+    @property
+    def min_view(self) -> Dataset:
+        """A view of the first ``min_len`` rows: every tensor cut to the shortest one's
+        length (what ``len(ds)`` counts)."""
+        return self[: self.min_len]
+
+    @property
+    def max_view(self) -> Dataset:
+        """A view of ``max_len`` rows: shorter tensors read as empty rows past their end
+        (an array of no elements; ``None`` for text and json), as Deep Lake pads them
+        with ``None``."""
+        if not self._index.is_full:
+            return Dataset(self._core, self._index, self._group, True)
+        return Dataset(self._core, Index(range(self.max_len)), self._group, True)
 
     # -- writes -----------------------------------------------------------------------
     def append(
@@ -770,6 +910,11 @@ def _loader_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _unpickle_dataset(state: PickledDataset) -> Dataset:
     core, index = reopen(state)
     return Dataset(core, index, state.group)
+
+
+def core_of_tensor(tensor: Tensor) -> DatasetCore:
+    """The core behind a tensor (for ``create_tensor_like`` from another dataset)."""
+    return tensor._core
 
 
 def core_of(ds: Dataset) -> DatasetCore:

@@ -5,17 +5,28 @@ from __future__ import annotations
 import os
 
 from tensorlake._version import __version__
-from tensorlake.api.dataset import Dataset
+from tensorlake.api import copying
+from tensorlake.api.dataset import Dataset, core_of
 from tensorlake.api.names import resolve_name
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.delete import delete_dataset
 from tensorlake.engine.format import records, root
 from tensorlake.engine.lock import break_lock as break_writer_lock
 from tensorlake.engine.version import refs
-from tensorlake.errors import DatasetNotFoundError, VersionError
+from tensorlake.errors import DatasetArgumentError, DatasetNotFoundError, VersionError
 from tensorlake.storage import Storage, from_url
 
-__all__ = ["break_lock", "dataset", "delete", "empty", "exists", "load"]
+__all__ = [
+    "break_lock",
+    "copy",
+    "dataset",
+    "deepcopy",
+    "delete",
+    "empty",
+    "exists",
+    "like",
+    "load",
+]
 
 PathLike = str | os.PathLike
 
@@ -138,3 +149,108 @@ def break_lock(path: PathLike, creds: dict | None = None) -> dict | None:
     storage, _ = _storage(path, creds)
     holder = break_writer_lock(storage)
     return holder.as_dict() if holder is not None else None
+
+
+def _source(src: PathLike | Dataset, creds: dict | None) -> Dataset:
+    return src if isinstance(src, Dataset) else load(src, read_only=True, creds=creds)
+
+
+def copy(
+    src: PathLike | Dataset,
+    dest: PathLike,
+    tensors: list[str] | None = None,
+    overwrite: bool = False,
+    src_creds: dict | None = None,
+    dest_creds: dict | None = None,
+    token: str | None = None,
+    num_workers: int = 0,
+    scheduler: str = "threaded",
+    progressbar: bool = True,
+    **kwargs: object,
+) -> Dataset:
+    """Copy the dataset at ``src`` (a path, or a dataset or view) to ``dest``: the
+    version checked out (a path: the head of ``main``, staged changes included), without
+    history; ``tl.deepcopy`` keeps it. As ``Dataset.copy``.
+
+    Example::
+
+        tl.copy("s3://bucket/coco", "./coco-local", src_creds=creds)
+    """
+    return _source(src, src_creds).copy(
+        dest,
+        tensors=tensors,
+        overwrite=overwrite,
+        creds=dest_creds,
+        token=token,
+        num_workers=num_workers,
+        scheduler=scheduler,
+        progressbar=progressbar,
+    )
+
+
+def deepcopy(
+    src: PathLike | Dataset,
+    dest: PathLike,
+    tensors: list[str] | None = None,
+    overwrite: bool = False,
+    src_creds: dict | None = None,
+    dest_creds: dict | None = None,
+    token: str | None = None,
+    num_workers: int = 0,
+    scheduler: str = "threaded",
+    progressbar: bool = True,
+    **kwargs: object,
+) -> Dataset:
+    """Copy the dataset at ``src`` to ``dest`` with its whole history: every commit,
+    branch, staged change and chunk, as stored (no row is read or rewritten). The copy is
+    opened at ``main``. ``tensors`` must be None (a subset would cut the history: use
+    ``tl.copy``); ``num_workers`` threads copy objects (default 8).
+
+    Example::
+
+        backup = tl.deepcopy("./coco", "s3://bucket/coco-backup", dest_creds=creds)
+    """
+    if tensors is not None:
+        raise DatasetArgumentError(
+            "deepcopy copies every version of every tensor; to copy some tensors, use "
+            "tl.copy(src, dest, tensors=[...]) (the checked-out version only)."
+        )
+    if isinstance(src, Dataset):
+        source = core_of(src)
+        source.flush()
+        source.writer.wait()
+        storage = source.storage
+    else:
+        storage, _ = _storage(src, src_creds, read_only=True)
+        if not root.dataset_exists(storage):
+            raise DatasetNotFoundError(f"No dataset at {os.fspath(src)} to copy.")
+    copying.copy_objects(storage, dest, dest_creds, overwrite, num_workers or 8)
+    return load(dest, creds=dest_creds)
+
+
+def like(
+    dest: PathLike,
+    src: PathLike | Dataset,
+    tensors: list[str] | None = None,
+    overwrite: bool = False,
+    creds: dict | None = None,
+    token: str | None = None,
+    public: bool = False,
+    **kwargs: object,
+) -> Dataset:
+    """A new dataset at ``dest`` with the tensors (meta and info), groups and dataset
+    info of ``src`` (a path or a dataset), and no rows. ``creds`` are ``dest``'s (and
+    ``src``'s when it is a path).
+
+    Example::
+
+        val = tl.like("./coco-val", train_ds)
+    """
+    source_ds = _source(src, creds)
+    source = core_of(source_ds)
+    group = source_ds.group_index
+    names = copying.select(source, group, tensors)
+    target = copying.open_target(dest, creds, overwrite)
+    with target.batch():
+        copying.copy_schema(source, target, names, group, whole=not group)
+    return Dataset(target)

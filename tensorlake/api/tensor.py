@@ -35,10 +35,13 @@ class Tensor:
         ds.labels[3] = [1, 2]          # update a row
     """
 
-    def __init__(self, core: DatasetCore, name: str, index: Index | None = None) -> None:
+    def __init__(
+        self, core: DatasetCore, name: str, index: Index | None = None, pad: bool = False
+    ) -> None:
         self._core = core
         self.key = name
         self._index = index or Index()
+        self._pad = pad  # rows past the end read as empty rows (ds.max_view)
 
     def __reduce__(self) -> tuple[Any, tuple[PickledDataset, str]]:
         """Pickled by reference, as a dataset is (``api/pickling.py``)."""
@@ -170,7 +173,8 @@ class Tensor:
 
     # -- indexing ---------------------------------------------------------------------
     def __getitem__(self, item: Any) -> Tensor:
-        return Tensor(self._core, self.key, self._index.compose(item, self.num_samples))
+        index = self._index.compose(item, self.num_samples)
+        return Tensor(self._core, self.key, index, self._pad)
 
     def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
@@ -198,6 +202,8 @@ class Tensor:
         ``fetch_chunks`` is accepted for Deep Lake compatibility (whole chunks are always
         fetched when more than one row of a chunk is read).
         """
+        if self._pad and int(np.max(self._rows(), initial=-1)) >= self.num_samples:
+            return self._padded(aslist)
         engine = self._engine
         meta = engine.meta
         htype = get_htype(meta.htype)
@@ -221,6 +227,33 @@ class Tensor:
             fast = read(rows, self.dtype)
         values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
         return self._sub(values, aslist)
+
+    def _padded(self, aslist: bool) -> Any:
+        """``numpy()`` of a ``max_view`` reaching past this tensor's end: the rows it
+        lacks are empty (no elements, the tensor's rank and dtype; ``None`` for text and
+        json), as Deep Lake pads them."""
+        rows = np.atleast_1d(self._rows())
+        present = rows < self.num_samples
+        values: list[Any] = [None] * len(rows)
+        if present.any():
+            found = Tensor(self._core, self.key, Index(rows[present])).numpy(aslist=True)
+            for pos, value in zip(np.flatnonzero(present).tolist(), found):
+                values[pos] = value
+        meta = self.meta
+        if meta.dtype not in (None, "str", "json"):
+            ndim = len(meta.min_shape) if meta.min_shape is not None else 1
+            for pos in np.flatnonzero(~present).tolist():
+                values[pos] = np.zeros((0,) * ndim, dtype=np.dtype(meta.dtype))
+        if self._index.is_scalar:
+            value = values[0]
+            return value[self._index.sub] if self._index.sub and value is not None else value
+        if aslist:
+            return self._sub(values, True)
+        raise DatasetError(
+            f"Rows {rows[~present].tolist()[:5]} of this view are past the end of "
+            f"'{self.key}' ({self.num_samples} rows) and read as empty rows of another "
+            "shape: use .numpy(aslist=True)."
+        )
 
     def _sub(self, values: Any, aslist: bool) -> Any:
         """Apply indexing inside samples (``t[a:b, 10:20]``) to rows already read."""

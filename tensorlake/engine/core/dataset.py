@@ -331,6 +331,34 @@ class DatasetCore:
         table = table if table is not None else ChunkTable()
         return TensorEngine(self.storage, meta, table, self.writer, self.cache, self.links)
 
+    def new_engine(self, meta: TensorMeta) -> TensorEngine:
+        """An engine for a tensor of no rows yet, not part of the dataset."""
+        return self._new_engine(meta)
+
+    def add_tensors(self, metas: Sequence[TensorMeta]) -> None:
+        """Add tensors of no rows with these metas, as they are (``create_tensor_like``,
+        copies); their groups are created."""
+        self.check_writable()
+        for meta in metas:
+            check_name(meta.name)
+            if meta.name in self.engines or meta.name in self.groups:
+                raise DatasetError(
+                    f"Tensor '{meta.name}' already exists. Pick another name, or delete it first."
+                )
+        for meta in metas:
+            self.engines[meta.name] = self._new_engine(meta)
+            for parent in parents(meta.name):
+                if parent not in self.groups:
+                    self.groups.append(parent)
+        self.changed()
+
+    def replace_engine(self, name: str, engine: TensorEngine) -> None:
+        """Make ``engine`` tensor ``name``'s (a rechunked copy); the chunks only the old
+        one named are deleted after the next manifest."""
+        self._garbage.extend(self.engines[name].staged_chunk_keys())
+        self._garbage.extend(self.engines[name].take_garbage())
+        self.engines[name] = engine
+
     def create_group(self, name: str) -> None:
         self.check_writable()
         check_name(name)
