@@ -18,6 +18,7 @@ from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.core import rename, transfer
 from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.core.names import check_not_attribute
 from tensorlake.engine.core.rows import check_pop_rows, empty_rows, pop_rows
 from tensorlake.engine.format import records
 from tensorlake.engine.htypes.base import UNSET
@@ -223,6 +224,7 @@ class Dataset:
             ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
         """
         self._check_not_view("create_tensor")
+        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         self._core.create_tensor(
             full,
@@ -239,6 +241,7 @@ class Dataset:
 
     def create_group(self, name: str, exist_ok: bool = False) -> Dataset:
         self._check_not_view("create_group")
+        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         if full in self._core.groups and not exist_ok:
             raise DatasetError(f"Group '{name}' already exists. Pass exist_ok=True to reuse it.")

@@ -17,6 +17,7 @@ from tensorlake.compression.images import (
     decode_image,
     detect_image_format,
     encode_image,
+    image_exif,
     normalize_compression,
     read_image_shape,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "decompress",
     "detect_image_format",
     "encode_image",
+    "image_exif",
     "normalize_compression",
     "pack_bool",
     "pack_bool_array",

@@ -13,9 +13,10 @@ what makes reading fast (see ``_decode`` for why and for the numbers).
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from tensorlake.compression._decode import decode_into
 from tensorlake.compression._image_headers import as_byte_view, detect_format, parse_header
@@ -27,6 +28,7 @@ __all__ = [
     "decode_image",
     "detect_image_format",
     "encode_image",
+    "image_exif",
     "normalize_compression",
     "read_image_shape",
 ]
@@ -140,6 +142,35 @@ def decode_image(data: bytes | bytearray | memoryview, out: np.ndarray | None = 
         _check_out(out, header.shape)
     decode_into(view, header, out)
     return out
+
+
+def image_exif(data: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """The EXIF tags of a JPEG or PNG as JSON-friendly values (``{}`` when it has none or
+    they cannot be parsed): tag names as Pillow knows them, rationals as floats, bytes
+    as text. Reads the header only."""
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as image:
+            raw = image.getexif()
+    except Exception:  # corrupt EXIF must not fail an append: Deep Lake warns, we skip
+        return {}
+    out: dict[str, Any] = {}
+    for tag, value in raw.items():
+        value = _exif_value(value)
+        if value is not None:
+            out[str(ExifTags.TAGS.get(tag, tag))] = value
+    return out
+
+
+def _exif_value(value: Any) -> Any:
+    if hasattr(value, "numerator") and hasattr(value, "denominator"):  # a rational
+        return float(value.numerator) / float(value.denominator) if value.denominator else 0.0
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00")
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, tuple):
+        return [_exif_value(v) for v in value]
+    return None  # nested IFDs and other objects: not kept
 
 
 def _check_out(out: np.ndarray, shape: tuple[int, int, int]) -> None:

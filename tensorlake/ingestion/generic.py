@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tensorlake.api.dataset import Dataset
+from tensorlake.api.dataset import Dataset, core_of
 from tensorlake.compression import detect_image_format
 from tensorlake.compute import compute
 from tensorlake.engine.htypes.sample import Sample
@@ -126,7 +126,9 @@ def ingest_files(
     if created:
         with_images = any(_looks_like_image(source, k) for k in keys)
         with ds:
-            ds.create_tensor(PATH_TENSOR, htype="text")
+            # ds.create_tensor refuses "path" (ds.path is the dataset's location), as Deep
+            # Lake does; these datasets have had it from the start, read as ds["path"]
+            core_of(ds).create_tensor(PATH_TENSOR, htype="text")
             ds.create_tensor(DATA_TENSOR, htype="generic", dtype="uint8")
             if with_images:
                 ds.create_tensor(

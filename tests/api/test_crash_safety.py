@@ -205,7 +205,8 @@ def _assert_state(ds: Any, state: cw.State) -> None:
     assert sorted(ds.tensors) == sorted(cw.TENSORS)
     assert [len(ds[t]) for t in cw.TENSORS] == [state.rows] * len(cw.TENSORS)
     x = ds.x.numpy()
-    assert x.dtype == np.int64
+    assert x.dtype == np.int64 and x.shape == (state.rows, 1)  # scalars: (N, 1)
+    x = x.reshape(-1)
     np.testing.assert_array_equal(x, np.array(state.values["x"], dtype=np.int64))
     images = ds.img.numpy(aslist=True)
     assert len(images) == state.rows
@@ -234,7 +235,7 @@ def _assert_between(ds: Any, seed: int, head: int) -> None:
     assert names[: len(before.class_names)] == before.class_names
     assert after.class_names[: len(names)] == names
     got = {
-        "x": ds.x.numpy().tolist(),
+        "x": ds.x.numpy().reshape(-1).tolist(),
         "img": ds.img.numpy(aslist=True),
         "text": ds.text.text(),
         "label": [t[0] for t in ds.label.data()["text"]],

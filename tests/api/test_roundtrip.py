@@ -116,7 +116,7 @@ def test_bool_scalars_and_arrays_read_back():
     ds.flag.extend([True, False, True])
     ds.create_tensor("bits", dtype="bool")
     ds.bits.extend([np.array([True, False]), np.array([False, False])])
-    assert ds.flag.numpy().tolist() == [True, False, True]
+    assert ds.flag.numpy().tolist() == [[True], [False], [True]]  # scalars: (N, 1)
     assert ds.flag[1].numpy().item() is False
     assert ds.bits.numpy().tolist() == [[True, False], [False, False]]
 

@@ -54,7 +54,7 @@ def holder(target):
 
 def test_second_writer_gets_locked_error_and_readers_do_not_wait(target, holder):
     ds = tl.load(target.url, creds=target.creds)
-    assert ds.x.numpy().tolist() == [7]  # reading needs no lock
+    assert ds.x.numpy().tolist() == [[7]]  # reading needs no lock
     with pytest.raises(tl.LockedError) as info:
         ds.x.append(1)
     assert str(holder.pid) in str(info.value) and info.value.holder["pid"] == holder.pid
@@ -65,7 +65,7 @@ def test_second_writer_gets_locked_error_and_readers_do_not_wait(target, holder)
         tl.empty(target.url, creds=target.creds, overwrite=True)
     ro = tl.load(target.url, creds=target.creds, read_only=True)
     assert len(ro) == 1
-    assert tl.load(target.url, creds=target.creds).x.numpy().tolist() == [7]
+    assert tl.load(target.url, creds=target.creds).x.numpy().tolist() == [[7]]
 
 
 def test_lock_of_a_killed_writer_is_taken_over_with_a_warning(target, holder):
@@ -75,7 +75,7 @@ def test_lock_of_a_killed_writer_is_taken_over_with_a_warning(target, holder):
         ds = tl.load(target.url, creds=target.creds, reset=True)
     ds.x.append(1)
     ds.commit("after takeover")
-    assert ds.x.numpy().tolist() == [1]  # the dead writer's row was never committed
+    assert ds.x.numpy().tolist() == [[1]]  # the dead writer's row was never committed
 
 
 def test_lock_is_released_by_close_and_at_exit(target, holder):

@@ -259,7 +259,7 @@ def test_checkout_of_a_past_commit_and_reset_of_a_clean_branch(capsys, path):
 
 def test_text_output_of_listings(capsys, path):
     code, out, _ = _main(capsys, "info", path)
-    assert code == 0 and "x       generic  (11)   int64" in out
+    assert code == 0 and "x       generic  (11, 1)  int64" in out
     code, out, _ = _main(capsys, "log", path)
     assert "Message: ten" in out and "uncommitted changes" in out
     code, out, _ = _main(capsys, "diff", path)

@@ -46,7 +46,7 @@ def test_closures_from_main_run_in_worker_processes(tmp_path, setting, forked):
             ds.create_tensor("x", dtype="int64")
             ds.create_tensor("forked", dtype="bool")
             scaled().eval(range(10), ds, num_workers=2, scheduler="processed", progressbar=False)
-            print(json.dumps([ds.x.numpy().tolist(), sorted(set(ds.forked.numpy().tolist()))]))
+            print(json.dumps([ds.x.numpy().ravel().tolist(), sorted(set(ds.forked.numpy().ravel().tolist()))]))
 
         if __name__ == "__main__":
             main(*sys.argv[1:])
@@ -89,7 +89,7 @@ def test_a_process_forks_the_workers_of_every_eval(tmp_path):
         ds.create_tensor("forked", dtype="bool")
         for _ in range(3):
             mark().eval(range(8), ds, num_workers=2, checkpoint_interval=4)
-        print(json.dumps(ds.forked.numpy().tolist()))
+        print(json.dumps(ds.forked.numpy().ravel().tolist()))
         """
     )
     path = tmp_path / "evals.py"

@@ -48,7 +48,7 @@ def test_a_checkpoint_waits_for_the_uploads_of_worker_processes(
             range(160), ds, num_workers=2, checkpoint_interval=40, progressbar=False
         )
         assert len(report.checkpoints) == 4 and not named_missing
-        assert ds.x.numpy().tolist() == list(range(160))
+        assert ds.x.numpy().ravel().tolist() == list(range(160))
 
 
 def test_a_chunk_upload_that_fails_in_a_worker_fails_the_eval_at_the_checkpoint_before(
@@ -74,5 +74,5 @@ def test_a_chunk_upload_that_fails_in_a_worker_fails_the_eval_at_the_checkpoint_
                 range(400), ds, num_workers=2, checkpoint_interval=40, progressbar=False
             )
         k = ds.commits[0]["samples_processed"]
-        assert k >= 40 and k % 40 == 0 and ds.x.numpy().tolist() == list(range(k))
+        assert k >= 40 and k % 40 == 0 and ds.x.numpy().ravel().tolist() == list(range(k))
         assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}

@@ -91,7 +91,7 @@ def test_json_images_with_titles_and_metadata(tmp_path, site):
     assert ds.titles.numpy(aslist=True) == ["image 0", "image 1", "image 2", ""]
     assert ds.metadata[3].data()["value"] == {"n": 9}
     assert sorted(n for n in ds.tensors if n.startswith("meta/")) == ["meta/n"]  # in every row
-    assert [int(v) for v in ds["meta/n"].numpy(aslist=True)] == [0, 1, 2, 9]
+    assert [int(v[0]) for v in ds["meta/n"].numpy(aslist=True)] == [0, 1, 2, 9]  # (1,) each
     assert ds[SOURCES_TENSOR].numpy(aslist=True)[3] == "s3://raw/img/0.jpg"
     report = ds.info["ingest"]
     rejected = report["skipped"]["items tensorlake cannot ingest"]

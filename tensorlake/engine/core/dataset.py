@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tensorlake import config
 from tensorlake.engine.core.delete import delete_dataset
 from tensorlake.engine.core.names import check_name, parents
 from tensorlake.engine.core.state import BranchState
@@ -21,10 +20,9 @@ from tensorlake.engine.format.changes import DATASET_INFO, Changes
 from tensorlake.engine.format.chunk_table import ChunkTable
 from tensorlake.engine.format.manifest import Manifest, TensorMeta, TensorState
 from tensorlake.engine.format.segments import ManifestStore, segment_set
-from tensorlake.engine.htypes import codec
+from tensorlake.engine.htypes.arguments import new_tensor_metas
 from tensorlake.engine.htypes.base import UNSET
-from tensorlake.engine.htypes.registry import get_htype
-from tensorlake.engine.links.companions import LINK_ARGS, companion_metas, companion_names
+from tensorlake.engine.links.companions import companion_names
 from tensorlake.engine.links.managed import MANAGED_CREDS_KEYS, check_env_name_free
 from tensorlake.engine.links.reader import LinkReader, check_policy
 from tensorlake.engine.links.resolver import LinkResolver
@@ -33,11 +31,11 @@ from tensorlake.engine.tensor.append import Fill, append_columns
 from tensorlake.engine.tensor.block import BlockDescriptor, remap_class_labels
 from tensorlake.engine.tensor.chunk_io import ChunkCache, ChunkWriter
 from tensorlake.engine.tensor.engine import TensorEngine
+from tensorlake.engine.tensor.update import update_column
 from tensorlake.errors import (
     DatasetError,
     PastVersionError,
     ReadOnlyError,
-    SampleError,
     TensorNotFoundError,
 )
 from tensorlake.storage import Storage
@@ -303,22 +301,22 @@ class DatasetCore:
         for parent in parents(name):
             if parent in self.engines:
                 raise DatasetError(f"Cannot create '{name}': '{parent}' is a tensor, not a group.")
-        spec = get_htype(htype)
-        link_args = {k: kwargs.pop(k) for k in LINK_ARGS if k in kwargs and spec.is_link}
-        meta = TensorMeta(
-            name=name,
-            htype=spec.name,
-            info=spec.info_from_args(kwargs),
-            sample_compression=spec.resolve_compression(sample_compression),
-            chunk_compression=get_htype("generic").resolve_compression(chunk_compression),
-            dtype=spec.resolve_dtype(dtype),
-            max_chunk_size=int(max_chunk_size or config.chunk_size()),
-            hidden=hidden,
+        # every argument is checked (htypes/arguments.py) before anything is created
+        meta, companions = new_tensor_metas(
+            name,
+            htype,
+            dtype,
+            sample_compression,
+            chunk_compression,
+            max_chunk_size,
+            hidden,
+            **kwargs,
         )
-        if spec.is_link:
-            meta.extra, companions = companion_metas(name, link_args)
-            for companion in companions:
-                self.engines[companion.name] = self._new_engine(companion)
+        taken = [c.name for c in companions if c.name in self.engines]
+        if taken:
+            raise DatasetError(f"Cannot create '{name}': its hidden tensors {taken} exist.")
+        for companion in companions:
+            self.engines[companion.name] = self._new_engine(companion)
         engine = self._new_engine(meta)
         self.engines[name] = engine
         for parent in parents(name):
@@ -415,16 +413,9 @@ class DatasetCore:
 
     def update_rows(self, name: str, rows: Sequence[int], values: Sequence[Any]) -> None:
         self.check_writable()
-        engine = self.engine(name)
-        if len(rows) != len(values):
-            raise SampleError(
-                f"{len(rows)} rows selected but {len(values)} values given.", tensor=name
-            )
-        pending = engine.new_pending()
-        encoded = [codec.encode(engine.meta, v, pending, r) for r, v in zip(rows, values)]
-        for row, sample in zip(rows, encoded):
-            engine.update_encoded(int(row), sample, pending)
-        self.changes.rows_updated(name, rows)
+        self.engine(name)
+        for changed in update_column(self.engines, name, rows, values):  # companions too
+            self.changes.rows_updated(changed, rows)
         self.changed()
 
     def flush(self) -> None:

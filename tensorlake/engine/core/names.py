@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from tensorlake.errors import InvalidNameError
 
-__all__ = ["check_name", "parents"]
+__all__ = ["check_name", "check_not_attribute", "parents"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -17,6 +18,19 @@ def check_name(name: str) -> None:
         raise InvalidNameError(
             f"Invalid tensor or group name {name!r}: use letters, digits, '_', '-', '.', "
             "with '/' separating groups (e.g. 'images' or 'labels/boxes')."
+        )
+
+
+def check_not_attribute(name: str, attributes: Iterable[str]) -> None:
+    """Refuse a tensor or group whose name (its last part) is one of ``attributes``: the
+    dataset's own (``info``, ``commit``, ``tensors`` ...), which ``ds.<name>`` would
+    give instead of it. Deep Lake refuses these names too."""
+    leaf = name.rpartition("/")[2] if isinstance(name, str) else name
+    if leaf in set(attributes):
+        raise InvalidNameError(
+            f"Invalid tensor or group name {name!r}: '{leaf}' is a dataset attribute "
+            f"(ds.{leaf}), so the tensor could not be reached as one; choose another name "
+            f"(e.g. '{leaf}_')."
         )
 
 

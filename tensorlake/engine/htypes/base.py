@@ -44,6 +44,8 @@ __all__ = [
     "Invalid",
     "Pending",
     "cached_dtype",
+    "decompress_row",
+    "dtype_name",
     "json_dumps",
 ]
 
@@ -70,8 +72,11 @@ class Pending:
     class_names: list[str] | None
     new_class_names: list[str] = field(default_factory=list)
     links: LinkResolver | None = None  # for link tensors
-    linked: list[LinkedObject] = field(default_factory=list)  # per link row, when fetched
+    # per link row, when fetched (None for an empty row)
+    linked: list[LinkedObject | None] = field(default_factory=list)
     prefetched: dict[LinkedSample, LinkedObject | Exception] = field(default_factory=dict)
+    new_htype: str | None = None  # a generic tensor's first rows made it text or json
+    inner: Pending | None = None  # a sequence tensor's items (htypes/sequence.py)
 
     @classmethod
     def of(cls, meta: TensorMeta, htype: Htype, links: LinkResolver | None = None) -> Pending:
@@ -80,10 +85,23 @@ class Pending:
         return cls(htype, meta.dtype, ndim, meta.info.get("class_names"), [], links)
 
     def apply(self, meta: TensorMeta) -> None:
+        if self.new_htype is not None:
+            meta.htype = self.new_htype
         meta.dtype = self.dtype
         if self.new_class_names:
             meta.info.setdefault("class_names", []).extend(self.new_class_names)
             self.new_class_names = []
+
+
+def dtype_name(dtype: Any) -> str:
+    """The numpy name of ``create_tensor(dtype=...)`` (``HtypeArgumentError`` if numpy
+    knows no such dtype)."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        raise HtypeArgumentError(
+            f"dtype={dtype!r} is not a numpy dtype; use e.g. 'uint8', 'float32' or np.int64."
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -105,6 +123,12 @@ class Htype:
 
     scalar: ClassVar[bool] = False  # one Python value per row (text, json), shape (1,)
     is_link: ClassVar[bool] = False  # rows name objects elsewhere (link[...])
+    # an uncompressed row is the C-order bytes of an array of its stored shape (what the
+    # vectorised readers slice); False for rows with their own layout (sequences, lists)
+    raw_rows: ClassVar[bool] = True
+    as_list: ClassVar[bool] = False  # rows read back as lists (polygon), never stacked
+    is_sequence: ClassVar[bool] = False  # each row is a list of items (sequence[...])
+    sample_info: ClassVar[bool] = False  # create_sample_info_tensor applies (images ...)
 
     # -- creating a tensor ----------------------------------------------------------------
     def info_from_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +155,10 @@ class Htype:
                     "JPEG files as they are)."
                 )
             return self.sample_compression
-        name = normalize_compression(sample_compression)
+        try:
+            name = normalize_compression(sample_compression)
+        except ValueError:
+            name = sample_compression  # unknown: refused below, naming this htype's choices
         if name not in self.compressions:
             raise HtypeError(
                 f"sample_compression {sample_compression!r} is not valid for htype "
@@ -142,12 +169,12 @@ class Htype:
     def resolve_dtype(self, dtype: Any) -> str | None:
         """The dtype a new tensor records, given ``create_tensor(dtype=...)``."""
         if self.dtype is not None:
-            if dtype is not None and not self.scalar and np.dtype(dtype) != np.dtype(self.dtype):
+            if dtype is not None and not self.scalar and dtype_name(dtype) != self.dtype:
                 raise HtypeError(
                     f"htype '{self.name}' stores {self.dtype}; dtype={dtype!r} conflicts."
                 )
             return self.dtype
-        return None if dtype is None else np.dtype(dtype).name
+        return None if dtype is None else dtype_name(dtype)
 
     # -- writing ------------------------------------------------------------------------
     def prepare_batch(self, meta: TensorMeta, values: Any, pending: Pending) -> None:
@@ -155,6 +182,8 @@ class Htype:
 
     def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
         """Validate ``value`` and return its stored bytes and shape (raises ``Invalid``)."""
+        if value is None or (type(value) in (list, tuple) and not value):
+            return self.encode_empty(meta, pending)
         compression = meta.sample_compression
         if isinstance(value, Sample):
             if compression is not None and value.compression == compression:
@@ -230,8 +259,17 @@ class Htype:
         return arr.astype(tdt)
 
     def check_shape(self, shape: tuple[int, ...], pending: Pending) -> tuple[int, ...]:
-        """``shape`` as ints, if this htype allows it and it has the rank of earlier rows."""
+        """``shape`` as ints, if this htype allows it and it has the rank of earlier rows.
+
+        A scalar is stored as shape (1,), as Deep Lake does (``t.numpy()`` of N scalar
+        rows is (N, 1)), except in a tensor whose earlier rows are 0-d (written before
+        this rule). An array of no elements takes the rank of the earlier rows.
+        """
         shape = tuple(map(int, shape))
+        if not shape and pending.ndim != 0:
+            shape = (1,)
+        elif pending.ndim is not None and pending.ndim != len(shape) and 0 in shape:
+            shape = (0,) * pending.ndim
         self.check_rank(shape)
         if pending.ndim is None:
             pending.ndim = len(shape)
@@ -247,6 +285,57 @@ class Htype:
                 f"expected a {self.ndims[0]}-D sample for htype '{self.name}', got shape {shape}."
             )
 
+    # -- empty rows (None) ------------------------------------------------------------
+    def empty_shape(self, pending: Pending) -> tuple[int, ...] | None:
+        """The shape of an empty row: no elements, the tensor's rank (None: no row has
+        fixed the rank yet)."""
+        ndim = pending.ndim
+        if ndim is None and self.ndims is not None and len(self.ndims) == 1:
+            ndim = self.ndims[0]
+        return None if ndim is None else (0,) * ndim
+
+    def encode_empty(self, meta: TensorMeta, pending: Pending) -> Encoded:
+        """``None`` (or ``[]``) appended: a row of no bytes, as Deep Lake stores it. It
+        fixes neither dtype nor rank. Before any row fixed the rank its shape is ``()``
+        (no bytes and no dimensions: what no other row is), which fixes nothing and
+        which chunks and readers widen to the tensor's rank, (0, ..., 0)."""
+        shape = self.empty_shape(pending)
+        return b"", () if shape is None else shape
+
+    def decode_empty(self, meta: TensorMeta, shape: tuple[int, ...], out: np.ndarray | None) -> Any:
+        """The value of a row stored as no bytes (None when such a row is not empty:
+        a codec that stores something for every sample reads it)."""
+        if 0 not in shape:
+            if shape:
+                return None  # zero bytes for elements: let the codec report it
+            shape = (0,)  # a 0-d tensor's empty row
+        rank = len(meta.max_shape) if meta.max_shape else len(shape)
+        if len(shape) != rank:
+            shape = (0,) * rank
+        empty = np.zeros(shape, dtype=np.dtype(_numeric_dtype(meta.dtype)))
+        if out is not None:
+            out[...] = empty if out.shape == empty.shape else 0
+            return out
+        return empty
+
+    # -- companions ---------------------------------------------------------------------
+    def records_shapes(self) -> bool:
+        """Whether ``create_shape_tensor`` applies (Deep Lake: not for text and json)."""
+        return not self.scalar
+
+    def records_sample_info(self) -> bool:
+        """Whether ``create_sample_info_tensor`` applies (images, masks, links)."""
+        return self.sample_info
+
+    def sample_shape(self, data: bytes | memoryview, shape: tuple[int, ...]) -> np.ndarray:
+        """A row of the shape companion for a row stored as ``data`` of ``shape``."""
+        return np.asarray(shape, dtype=np.uint32)
+
+    def sample_infos(self, values: Any, pending: Pending) -> list[dict[str, Any]]:
+        """Rows of the sample-info companion for appended ``values``: what a file read
+        with ``tl.read`` tells (Deep Lake's ``sample_info``), ``{}`` for arrays."""
+        return [v.info if isinstance(v, Sample) else {} for v in values]
+
     # -- reading ------------------------------------------------------------------------
     def decode(
         self,
@@ -256,6 +345,10 @@ class Htype:
         out: np.ndarray | None = None,
     ) -> Any:
         """Stored bytes -> the value a reader gets (``out``: decode into that array)."""
+        if not len(data):
+            empty = self.decode_empty(meta, shape, out)
+            if empty is not None:
+                return empty
         compression = meta.sample_compression
         if compression in IMAGE_COMPRESSIONS:
             if not len(data):  # an empty row (ds.append(..., append_empty=True))
@@ -292,6 +385,11 @@ class Htype:
         return {"value": value}
 
 
+def decompress_row(meta: TensorMeta, data: memoryview | bytes) -> Any:
+    """A row's bytes before its tensor's sample compression (``lz4``) was applied."""
+    return _decompress(meta, data, meta.sample_compression)
+
+
 def _decompress(meta: TensorMeta, data: memoryview | bytes, compression: str | None) -> Any:
     if not compression:
         return data
@@ -302,6 +400,13 @@ def _decompress(meta: TensorMeta, data: memoryview | bytes, compression: str | N
             f"tensor '{meta.name}' stores samples as {compression!r}, which this version of "
             f"tensorlake cannot read ({err}). Upgrade tensorlake."
         ) from err
+
+
+def _numeric_dtype(name: str | None) -> str:
+    """The numpy dtype of an empty row's array (text and json tensors hold objects)."""
+    if name is None:
+        return "uint8"
+    return "object" if name in ("json", "str", "object") else name
 
 
 def check_dtype(dtype: np.dtype, pending: Pending) -> None:

@@ -44,6 +44,8 @@ class BinaryMaskHtype(Htype):
         """``RleMasks`` are stored as they are in a ``coco_rle`` tensor (else decoded);
         arrays are run-length encoded there (else bit-packed)."""
         rle = meta.sample_compression == COCO_RLE
+        if value is None:
+            return self.encode_empty(meta, pending)
         if isinstance(value, RleMasks):
             if not rle:
                 return Htype.encode(self, meta, _decoded(value), pending)
@@ -69,8 +71,8 @@ class BinaryMaskHtype(Htype):
         shape: tuple[int, ...],
         out: np.ndarray | None = None,
     ) -> Any:
-        if meta.sample_compression != COCO_RLE:
-            return Htype.decode(self, meta, data, shape, out)
+        if meta.sample_compression != COCO_RLE or not len(data):
+            return Htype.decode(self, meta, data, shape, out)  # (an empty row: no codes)
         try:
             return decode_rle(data, shape, out)
         except FormatError as err:

@@ -1,10 +1,16 @@
-"""``class_label``: uint32 ids of shape (N,), with the tensor's ``class_names``. Labels
-may be appended as names: new names get the next ids (applied once the batch is valid)."""
+"""Label htypes, uint32 ids:
+
+* ``class_label``: shape (N,), with the tensor's ``class_names``. Labels may be
+  appended as names: new names get the next ids (applied once the batch is valid).
+* ``segment_mask``: (H, W) (or (H, W, 1)) class ids per pixel, ``class_names`` in the
+  info; lz4 by default (the masks are mostly runs).
+* ``instance_label``: shape (N,), instance ids (no names).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,7 +18,15 @@ from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.base import Htype, Invalid, Pending
 from tensorlake.errors import HtypeError
 
-__all__ = ["ClassLabelHtype"]
+__all__ = ["ClassLabelHtype", "InstanceLabelHtype", "SegmentMaskHtype", "check_class_names"]
+
+
+def check_class_names(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The info of a tensor with class names, from ``class_names=``."""
+    names = kwargs.get("class_names") or []
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise HtypeError("class_names must be a list of strings.")
+    return {"class_names": list(names)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +37,7 @@ class ClassLabelHtype(Htype):
     info_keys: tuple[str, ...] = ("class_names",)
 
     def initial_info(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        names = kwargs.get("class_names") or []
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise HtypeError("class_names must be a list of strings.")
-        return {"class_names": list(names)}
+        return check_class_names(kwargs)
 
     def convert(self, value: Any, pending: Pending) -> Any:
         labels = [value] if isinstance(value, str) else value
@@ -57,3 +68,27 @@ class ClassLabelHtype(Htype):
             text = [[names[int(i)] for i in np.asarray(r).reshape(-1)] for r in rows]
             out["text"] = text[0] if one_row else text
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMaskHtype(Htype):
+    name: str = "segment_mask"
+    dtype: str | None = "uint32"
+    sample_compression: object = "lz4"
+    ndims: tuple[int, ...] | None = (2, 3)
+    info_keys: tuple[str, ...] = ("class_names",)
+
+    sample_info: ClassVar[bool] = True
+
+    def initial_info(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return check_class_names(kwargs)
+
+    def empty_shape(self, pending: Pending) -> tuple[int, ...] | None:
+        return (0,) * (pending.ndim or 2)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLabelHtype(Htype):
+    name: str = "instance_label"
+    dtype: str | None = "uint32"
+    ndims: tuple[int, ...] | None = (1,)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -20,6 +21,8 @@ class ImageHtype(Htype):
     compressions: tuple[str | None, ...] = (None, "lz4", *IMAGE_COMPRESSIONS)
     ndims: tuple[int, ...] | None = (3,)
     channels: tuple[int, ...] = (1, 3, 4)
+
+    sample_info: ClassVar[bool] = True
 
     def normalize(self, arr: np.ndarray) -> np.ndarray:
         return arr[:, :, None] if arr.ndim == 2 else arr  # (H, W) -> (H, W, 1)

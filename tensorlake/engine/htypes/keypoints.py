@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tensorlake.engine.format.manifest import TensorMeta
-from tensorlake.engine.htypes.base import Encoded, Htype, Invalid, Pending
+from tensorlake.engine.htypes.base import Encoded, Htype, Invalid, Pending, dtype_name
 from tensorlake.errors import HtypeError
 
 __all__ = ["KeypointsCocoHtype"]
@@ -47,7 +47,7 @@ class KeypointsCocoHtype(Htype):
         return {"keypoints": list(names), "connections": connections}
 
     def resolve_dtype(self, dtype: Any) -> str | None:
-        return "int32" if dtype is None else np.dtype(dtype).name
+        return "int32" if dtype is None else dtype_name(dtype)
 
     def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
         data, shape = Htype.encode(self, meta, value, pending)

@@ -24,7 +24,7 @@ from tensorlake.engine.htypes.base import (
     json_dumps,
 )
 from tensorlake.engine.htypes.image import ImageHtype
-from tensorlake.engine.links.companions import LINK_ARGS, link_check, needs_fetch
+from tensorlake.engine.links.companions import link_check, needs_fetch
 from tensorlake.engine.links.sample import LinkedSample
 
 __all__ = ["LinkHtype"]
@@ -34,18 +34,19 @@ __all__ = ["LinkHtype"]
 class LinkHtype(ImageHtype):
     sample_compression: object = UNSET
     compressions: tuple[str | None, ...] = IMAGE_COMPRESSIONS
-    info_keys: tuple[str, ...] = LINK_ARGS
 
     is_link: ClassVar[bool] = True
-
-    def initial_info(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {}  # link arguments shape the tensor (its companions), not its info
+    raw_rows: ClassVar[bool] = False  # rows hold JSON, not pixels
 
     def prepare_batch(self, meta: TensorMeta, values: Any, pending: Pending) -> None:
         if len(values) > 1 and pending.links is not None and needs_fetch(meta.extra):
             pending.prefetched = pending.links.inspect_many(values, link_check(meta))
 
     def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        if value is None:  # an empty row: no link (reads as an empty image)
+            if needs_fetch(meta.extra):
+                pending.linked.append(None)
+            return b"", (0, 0, 0)
         if not isinstance(value, LinkedSample):
             raise Invalid(
                 f"a '{meta.htype}' tensor takes tl.link(url), got {type(value).__name__}. "
@@ -74,3 +75,8 @@ class LinkHtype(ImageHtype):
         out: np.ndarray | None = None,
     ) -> Any:
         return LinkedSample.from_stored(data)
+
+    def sample_infos(self, values: Any, pending: Pending) -> list[dict[str, Any]]:
+        """What ingest learnt of each object (format, size, shape, version), ``{}`` for
+        an empty row."""
+        return [{} if o is None else o.to_json() for o in pending.linked]

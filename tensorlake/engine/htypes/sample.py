@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-from tensorlake.compression import decode_image, detect_image_format, read_image_shape
+from tensorlake.compression import (
+    decode_image,
+    detect_image_format,
+    image_exif,
+    read_image_shape,
+)
 from tensorlake.errors import SampleError
 from tensorlake.storage import from_url
 
@@ -26,7 +32,7 @@ class Sample:
         self, path: str | os.PathLike | None = None, *, data: bytes | None = None, creds=None
     ) -> None:
         if (path is None) == (data is None):
-            raise ValueError("Sample needs exactly one of path or data.")
+            raise SampleError("Sample needs exactly one of path or data.")
         self.path = None if path is None else str(path)
         self._creds = creds
         if data is not None:
@@ -60,6 +66,21 @@ class Sample:
     @property
     def array(self) -> np.ndarray:
         return decode_image(self.buffer)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the file says of itself, as Deep Lake's ``sample_info`` has it: ``exif``,
+        ``shape``, ``format``, ``filename`` (when read from a path), ``modified``."""
+        fmt = self.compression
+        info: dict[str, Any] = {
+            "exif": image_exif(self.buffer) if fmt else {},
+            "shape": list(self.shape) if fmt else None,
+            "format": fmt,
+        }
+        if self.path:
+            info["filename"] = self.path
+        info["modified"] = False
+        return info
 
 
 def read(path: str | os.PathLike, verify: bool = False, creds: dict | None = None) -> Sample:

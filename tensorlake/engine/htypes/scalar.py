@@ -1,5 +1,7 @@
 """``text`` and ``json``: one Python value per row (a str, or any JSON value), stored as
-UTF-8 / compact JSON with shape (1,)."""
+UTF-8 / compact JSON with shape (1,); ``list``: a JSON list per row, shape (len,), read
+as an object array of its items (Deep Lake's ``list`` htype). ``None`` appended is the
+htype's empty value, as in Deep Lake: ``""``, ``{}``, ``[]``."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tensorlake.compression import compress, decompress
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.base import Encoded, Htype, Invalid, Pending, json_dumps
 
-__all__ = ["JsonHtype", "TextHtype"]
+__all__ = ["JsonHtype", "ListHtype", "TextHtype"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,9 @@ class TextHtype(Htype):
     scalar: ClassVar[bool] = True
 
     def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
-        if not isinstance(value, str):
+        if value is None or (type(value) in (list, tuple) and not value):
+            value = ""
+        elif not isinstance(value, str):
             value = _unwrap_scalar(value, str, "a string")
         return compress(value.encode("utf-8"), meta.sample_compression), (1,)
 
@@ -47,6 +51,8 @@ class JsonHtype(Htype):
     scalar: ClassVar[bool] = True
 
     def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        if value is None:
+            value = {}
         try:
             return compress(json_dumps(value), meta.sample_compression), (1,)
         except (TypeError, ValueError) as err:
@@ -66,6 +72,46 @@ class JsonHtype(Htype):
         for i, v in enumerate(values):  # lists must stay single objects, not a new axis
             out[i] = v
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ListHtype(Htype):
+    """A JSON list per row (items of any JSON type, numpy arrays as nested lists)."""
+
+    name: str = "list"
+    dtype: str | None = "object"
+    raw_rows: ClassVar[bool] = False
+
+    def encode(self, meta: TensorMeta, value: Any, pending: Pending) -> Encoded:
+        if value is None:
+            value = []
+        elif isinstance(value, np.ndarray):
+            value = list(value) if value.dtype == object else value.tolist()
+        if not isinstance(value, (list, tuple)):
+            raise Invalid(f"a 'list' row is a list (or tuple), got {type(value).__name__}.")
+        try:
+            data = json_dumps(list(value))
+        except (TypeError, ValueError) as err:
+            raise Invalid(f"expected a list of JSON-serialisable items: {err}") from None
+        return compress(data, meta.sample_compression), (len(value),)
+
+    def decode(
+        self,
+        meta: TensorMeta,
+        data: memoryview | bytes,
+        shape: tuple[int, ...],
+        out: np.ndarray | None = None,
+    ) -> Any:
+        items = json.loads(bytes(_raw(meta, data)))
+        arr = np.empty(len(items), dtype=object) if out is None else out
+        for i, item in enumerate(items):  # one by one: nested lists stay single objects
+            arr[i] = item
+        return arr
+
+    def data(self, value: Any, meta: TensorMeta, one_row: bool) -> dict[str, Any]:
+        if one_row:
+            return {"value": list(value)}
+        return {"value": [list(v) for v in value]}
 
 
 def _raw(meta: TensorMeta, data: memoryview | bytes) -> memoryview | bytes:

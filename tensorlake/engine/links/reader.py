@@ -77,9 +77,9 @@ class LinkReader:
 
     def fetch(self, rows: np.ndarray) -> list[bytes]:
         """The linked objects' bytes, fetched concurrently, checked against the versions
-        recorded at ingest."""
-        fetched = self._resolver.map_concurrently(self._fetch_one, self.links(rows))
-        self._check_versions(rows, [info.version for _, info in fetched])
+        recorded at ingest (an empty row's: no bytes)."""
+        fetched = self._resolver.map_concurrently(self._fetch_or_empty, self.links(rows))
+        self._check_versions(rows, [version for _, version in fetched])
         return [data for data, _ in fetched]
 
     def read(self, rows: np.ndarray, aslist: bool) -> Any:
@@ -87,6 +87,8 @@ class LinkReader:
         the other fetches."""
 
         def one(link: LinkedSample) -> tuple[np.ndarray, str]:
+            if not link.url:  # an empty row
+                return np.zeros((0, 0, 0), np.uint8), ""
             data, info = self._fetch_one(link)
             return decode_image(data), info.version
 
@@ -107,7 +109,7 @@ class LinkReader:
         or a companion), else from the objects' headers (fetched)."""
         if needs_fetch(self._rows.meta.extra):
             return self._rows.read_shapes(rows)
-        return [tuple(read_image_shape(d)) for d in self.fetch(rows)]
+        return [tuple(read_image_shape(d)) if len(d) else (0, 0, 0) for d in self.fetch(rows)]
 
     def verify(self, rows: np.ndarray) -> dict[str, Any]:
         """Which linked objects vanished or changed since ingest (needs the sample info)."""
@@ -120,6 +122,8 @@ class LinkReader:
         links = self.links(rows)
 
         def state(link: LinkedSample) -> str | None:
+            if not link.url:  # an empty row links nothing: nothing can be missing
+                return ""
             try:
                 return self._resolver.info(link).version
             except KeyNotFoundError:
@@ -133,6 +137,12 @@ class LinkReader:
             elif old and new != old:
                 report["changed"].append({"row": int(row), "url": link.url})
         return report
+
+    def _fetch_or_empty(self, link: LinkedSample) -> tuple[bytes, str]:
+        if not link.url:
+            return b"", ""
+        data, info = self._fetch_one(link)
+        return data, info.version
 
     def _fetch_one(self, link: LinkedSample) -> tuple[bytes, ObjectInfo]:
         try:

@@ -31,7 +31,10 @@ class LinkedSample:
 
     @classmethod
     def from_stored(cls, data: bytes | memoryview) -> LinkedSample:
-        """The link a stored row holds (its JSON, never compressed)."""
+        """The link a stored row holds (its JSON, never compressed); an empty row (None
+        appended) holds no link: ``LinkedSample("")``, as Deep Lake reads it."""
+        if not len(data):
+            return cls("")
         d = json.loads(bytes(data))
         return cls(d["url"], d.get("creds_key"))
 

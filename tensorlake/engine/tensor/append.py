@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tensorlake.engine.htypes.base import Encoded, Pending
-from tensorlake.engine.links.companions import companion_values
+from tensorlake.engine.tensor.companions import companion_rows
 from tensorlake.engine.tensor.engine import TensorEngine
 from tensorlake.errors import MissingTensorsError, SampleError
 
@@ -48,14 +48,10 @@ def append_columns(
     for name, values in columns.items():
         engine = engines[name]
         pending = engine.new_pending()
-        prepared.append((engine, engine.prepare(values, pending), pending))
-        if pending.linked:  # a link tensor's companions get their rows too
-            for hidden, companion_rows in companion_values(
-                engine.meta.extra, pending.linked
-            ).items():
-                companion = engines[hidden]
-                p = companion.new_pending()
-                prepared.append((companion, companion.prepare(companion_rows, p), p))
+        encoded = engine.prepare(values, pending)
+        prepared.append((engine, encoded, pending))
+        # its hidden companions (shapes, ids, sample infos) get their rows too
+        prepared += companion_rows(engines, engine, values, encoded, pending)
     padding = []
     if fill is not None:
         short = [(n, count - k) for n, k in lengths.items() if k < count]

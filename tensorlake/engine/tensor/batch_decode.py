@@ -17,6 +17,7 @@ import numpy as np
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.base import IMAGE_COMPRESSIONS, Encoded
 from tensorlake.engine.htypes.registry import get_htype
+from tensorlake.engine.tensor.reader import widen_empty
 from tensorlake.errors import DatasetError
 
 __all__ = ["decode_batch", "uniform_shape"]
@@ -59,20 +60,29 @@ def decode_batch(
             return values
         return htype.stack(values).reshape(len(values), 1)
     shapes = [shape for _, shape in stored]
+    widened = widen_empty(meta, shapes)  # empty rows written before the rank was known
+    if widened is not shapes:
+        shapes, stored = widened, [(d, s) for (d, _), s in zip(stored, widened)]
     shape = uniform_shape(shapes)
     if not stored and meta.min_shape is not None and meta.min_shape == meta.max_shape:
         shape = meta.min_shape  # an empty selection of a fixed-shape tensor keeps its shape
     images = meta.sample_compression in IMAGE_COMPRESSIONS
-    if aslist:
+    if aslist or htype.as_list:  # polygons are lists of arrays: never stacked
         if images and len(stored) > 1:
-            return list(_decode_pool().map(lambda s: decode(meta, s[0], s[1]), stored))
-        return [decode(meta, data, shape) for data, shape in stored]
+            values = list(_decode_pool().map(lambda s: decode(meta, s[0], s[1]), stored))
+        else:
+            values = [decode(meta, data, shape) for data, shape in stored]
+        if htype.is_sequence:  # Deep Lake: per row, a list of its items
+            return [list(v) if isinstance(v, np.ndarray) else v for v in values]
+        return values
     if shape is None and stored:
         raise DatasetError(
             f"Tensor '{meta.name}' has samples of different shapes ({_shape_range(shapes)}) "
             "in this selection; use .numpy(aslist=True) to get a list of arrays."
         )
     full_shape = (len(stored), *(shape or ()))
+    if meta.dtype in ("str", "json"):  # sequences of text or json: numpy finds the width
+        return np.stack([decode(meta, d, s) for d, s in stored]).reshape(full_shape)
     dtype = np.dtype(meta.dtype or "float64")
     out = alloc(full_shape, dtype) if alloc is not None else np.empty(full_shape, dtype=dtype)
     if images and len(stored) > 1:

@@ -70,9 +70,10 @@ class TensorEngine(TensorReader):
         meta = self.meta
         pending.apply(meta)
         limit = meta.max_chunk_size
+        tile = self._tile_size()
         for data, shape in samples:
             n = len(data)
-            if n > limit:
+            if tile is not None and n > tile:
                 self.seal()
                 for ref in self._tile_refs(data, shape, self.table.num_rows):
                     self.table.append(ref)
@@ -85,8 +86,16 @@ class TensorEngine(TensorReader):
                 if self._open_written is not None:
                     self._open_written_stale()
             meta.length += 1
-            if shape != meta.max_shape or shape != meta.min_shape:
-                meta.update_shape(shape)
+            if (shape != meta.max_shape or shape != meta.min_shape) and (shape or n):
+                meta.update_shape(shape)  # (an empty row of no rank yet fixes none)
+
+    def _tile_size(self) -> int | None:
+        """Samples larger than this are split into tiles of this size (None: never):
+        ``create_tensor(tiling_threshold=...)``, by default the chunk size."""
+        threshold = self.meta.extra.get("tiling_threshold")
+        if threshold is None:
+            return self.meta.max_chunk_size
+        return None if threshold == -1 else int(threshold)
 
     def _open_written_stale(self) -> None:
         if self._open_written is not None:
@@ -107,6 +116,8 @@ class TensorEngine(TensorReader):
         self.meta.length += meta.length
         if self.meta.dtype is None:
             self.meta.dtype = meta.dtype
+            if self.meta.htype == "generic" and meta.htype != "generic":
+                self.meta.htype = meta.htype  # the block's strings made it text (generic.py)
         for shape in (meta.min_shape, meta.max_shape):
             if shape is not None:
                 self.meta.update_shape(shape)
@@ -136,7 +147,7 @@ class TensorEngine(TensorReader):
         tile: tuple[int, int] | None = None,
     ) -> ChunkRef:
         chunk_id = secrets.randbits(64)
-        shape_arr = np.array(shapes, dtype=np.uint32).reshape(len(rows), -1)
+        shape_arr = _shape_array(shapes)
         parts, header_nbytes = encode_chunk_parts(
             rows, shape_arr, self.meta.chunk_compression, tile
         )
@@ -147,7 +158,7 @@ class TensorEngine(TensorReader):
         self, data: bytes | memoryview, shape: tuple[int, ...], row: int
     ) -> list[ChunkRef]:
         """Write a sample larger than the chunk size as consecutive tile chunks."""
-        view, step = memoryview(data), self.meta.max_chunk_size
+        view, step = memoryview(data), self._tile_size() or self.meta.max_chunk_size
         count = -(-len(view) // step)
         refs = []
         for t in range(count):
@@ -186,7 +197,8 @@ class TensorEngine(TensorReader):
         pending.apply(self.meta)
         data, shape = sample
         sealed = self.table.num_rows
-        self.meta.update_shape(shape)
+        if shape or len(data):  # (an empty row of no rank yet fixes no shape)
+            self.meta.update_shape(shape)
         if row >= sealed:
             i = row - sealed
             self._open_nbytes += len(data) - len(self._open_rows[i])
@@ -216,6 +228,7 @@ class TensorEngine(TensorReader):
         """Encode rows into chunk(s) of the right size, tiling oversized samples."""
         refs: list[ChunkRef] = []
         limit = self.meta.max_chunk_size
+        tile = self._tile_size()
         batch: list[int] = []
         batch_bytes = 0
 
@@ -225,7 +238,7 @@ class TensorEngine(TensorReader):
                 refs.append(self._write([rows[i] for i in idx], [shapes[i] for i in idx], end))
 
         for i, data in enumerate(rows):
-            if len(data) > limit:
+            if tile is not None and len(data) > tile:
                 emit(batch)
                 batch, batch_bytes = [], 0
                 refs.extend(self._tile_refs(data, shapes[i], start_row + i))
@@ -296,3 +309,16 @@ class TensorEngine(TensorReader):
         if self._open_written is not None:
             keys.append(self._key(self._open_written.id))
         return keys
+
+
+def _shape_array(shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """Rows' shapes as the (rows, ndim) array a chunk header holds. Empty rows appended
+    before any row fixed the tensor's rank have shape ``()``: they get zeros of the
+    chunk's rank (they hold no elements, whatever their rank)."""
+    try:
+        return np.array(shapes, dtype=np.uint32).reshape(len(shapes), -1)
+    except ValueError:  # shapes of different ranks: () among them
+        ndim = max(map(len, shapes))
+        return np.array(
+            [s if len(s) == ndim else (0,) * ndim for s in shapes], dtype=np.uint32
+        ).reshape(len(shapes), ndim)

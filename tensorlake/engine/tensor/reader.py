@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +21,12 @@ from tensorlake.engine.format.chunk_table import KIND_ROWS, ChunkTable
 from tensorlake.engine.format.keys import chunk_key
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes.base import Encoded
+from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.tensor.chunk_io import ChunkCache
 from tensorlake.errors import FormatError, KeyNotFoundError
 from tensorlake.storage import Storage
 
-__all__ = ["WHOLE_CHUNK_BYTES", "TensorReader"]
+__all__ = ["WHOLE_CHUNK_BYTES", "TensorReader", "widen_empty"]
 
 WHOLE_CHUNK_BYTES = 1 << 20
 """Chunks up to this size are read whole (and cached) even for one row: one request,
@@ -246,6 +248,8 @@ class TensorReader:
         with self._chunks_must_exist():
             for chunk, positions, local in self._rows_by_chunk(rows):
                 table = np.frombuffer(chunk.verified_payload(), dtype=dtype).reshape(-1, *shape)
+                if len(table) != chunk.header.n_rows:
+                    return None  # empty rows (no bytes) among the chunk's rows
                 out[positions] = table[local]
         return out
 
@@ -265,7 +269,7 @@ class TensorReader:
                 # one copy of the span holding the rows asked for; rows are views of it
                 span = items[offsets[lo] : offsets[hi]].copy().view(dtype)
                 element = (offsets - offsets[lo]) // dtype.itemsize
-                shapes = header.shapes.tolist()
+                shapes = widen_empty(self.meta, header.shapes.tolist())
                 for pos, r in zip(positions.tolist(), local.tolist()):
                     out[pos] = span[element[r] : element[r + 1]].reshape(shapes[r])
         return out  # type: ignore[return-value]
@@ -280,6 +284,7 @@ class TensorReader:
             and len(rows) > 0
             and int(rows.max()) < self.table.num_rows
             and not self.table.column("kind").any()
+            and get_htype(meta.htype).raw_rows
         )
 
     def _rows_by_chunk(self, rows: np.ndarray) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
@@ -312,4 +317,15 @@ class TensorReader:
             header = self._cache.header(self.storage, self._key(ref.id), ref.header_nbytes)
             local = 0 if ref.kind != KIND_ROWS else row - self.table.row_start(j)
             shapes.append(tuple(int(s) for s in header.shapes[local]))
+        return widen_empty(self.meta, shapes)
+
+
+def widen_empty(meta: TensorMeta, shapes: list[Any]) -> list[Any]:
+    """``shapes`` with those of empty rows written before the tensor's rank was known
+    (``()``, or ``[]`` from a chunk header) as zeros of that rank (``Htype.encode_empty``);
+    a tensor of 0-d rows (written before scalars were (1,)) keeps them."""
+    rank = len(meta.max_shape) if meta.max_shape is not None else 1
+    if not rank or all(len(s) for s in shapes):
         return shapes
+    empty = (0,) * rank
+    return [s if len(s) else type(s)(empty) for s in shapes]
