@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from tensorlake.api import copying, selection
+from tensorlake.api import copying, saved_views, selection
 from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
@@ -18,9 +19,9 @@ from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.core import rename, transfer
 from tensorlake.engine.core.dataset import DatasetCore
-from tensorlake.engine.core.names import check_not_attribute
 from tensorlake.engine.core.rows import check_pop_rows, empty_rows, pop_rows
 from tensorlake.engine.format import records
+from tensorlake.engine.format.views import SavedView
 from tensorlake.engine.htypes.base import UNSET
 from tensorlake.engine.version import checkout as version_checkout
 from tensorlake.engine.version import commit as version_commit
@@ -224,7 +225,6 @@ class Dataset:
             ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
         """
         self._check_not_view("create_tensor")
-        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         self._core.create_tensor(
             full,
@@ -241,7 +241,6 @@ class Dataset:
 
     def create_group(self, name: str, exist_ok: bool = False) -> Dataset:
         self._check_not_view("create_group")
-        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         if full in self._core.groups and not exist_ok:
             raise DatasetError(f"Group '{name}' already exists. Pass exist_ok=True to reuse it.")
@@ -411,6 +410,103 @@ class Dataset:
         if not self._index.is_full:
             return Dataset(self._core, self._index, self._group, True)
         return Dataset(self._core, Index(range(self.max_len)), self._group, True)
+
+    # -- saved views --------------------------------------------------------------------
+    def save_view(
+        self,
+        message: str | None = None,
+        path: str | os.PathLike | None = None,
+        id: str | None = None,
+        optimize: bool = False,
+        tensors: Sequence[str] | None = None,
+        num_workers: int = 0,
+        scheduler: str = "threaded",
+        verbose: bool = True,
+        ignore_errors: bool = False,
+        overwrite: bool = False,
+        **ds_args: Any,
+    ) -> str:
+        """Save this view (its rows and the commit they belong to) in the dataset's
+        storage, under ``id`` (default: a new one); returns the id. ``optimize=True``
+        also copies its rows into a dataset of their own (fast to stream).
+        ``load_view(id)`` gives the same rows back, whatever was written since; the
+        branch must have no uncommitted changes (commit first). ``path=`` saves the view
+        as a separate dataset there instead (``tl.load(path)``; ``ds_args`` may hold its
+        ``creds``) and returns the path. ``tensors`` limits what an optimized copy holds.
+
+        Example::
+
+            view_id = ds.filter(lambda s: s.labels.numpy()[0] == 1).save_view(message="dogs")
+            dogs = ds.load_view(view_id)
+        """
+        if path is not None:  # an external view: a dataset of its own (Deep Lake's too)
+            self.copy(path, tensors=tensors, overwrite=overwrite, creds=ds_args.get("creds"))
+            return os.fspath(path)
+        rows = np.atleast_1d(self._index.absolute(self.min_len))
+        view = saved_views.new_view(self._core, rows, self._group, message, id, tensors)
+        if not overwrite:
+            saved_views.store(self._core, view, overwrite=False)  # the id is taken first
+        if optimize:
+            view = self._optimized(view)
+        if optimize or overwrite:
+            saved_views.store(self._core, view, overwrite=True)
+        return view.id
+
+    def get_views(self, commit_id: str | None = None) -> list[saved_views.ViewEntry]:
+        """The saved views (oldest first), or those taken at ``commit_id``."""
+        return saved_views.entries(self._core, commit_id, self._load_view, self.delete_view)
+
+    def get_view(self, id: str) -> saved_views.ViewEntry:
+        """The saved view ``id`` (``ViewNotFoundError``, a ``KeyError``, if none)."""
+        return saved_views.entry(self._core, id, self._load_view, self.delete_view)
+
+    def load_view(
+        self,
+        id: str,
+        optimize: bool = False,
+        tensors: Sequence[str] | None = None,
+        num_workers: int = 0,
+        scheduler: str = "threaded",
+        progressbar: bool = True,
+    ) -> Dataset:
+        """The saved view ``id``: its rows at the commit it was saved at (read-only
+        unless that is the checked-out state), or its optimized copy. ``optimize=True``
+        makes that copy first. ``ViewNotFoundError`` (a ``KeyError``) for an unknown id."""
+        return self._load_view(id, optimize)
+
+    def _load_view(self, view_id: str, optimize: bool) -> Dataset:
+        view = saved_views.find(self._core, view_id)
+        if optimize and not view.optimized:
+            view = self._optimized(view)
+            saved_views.store(self._core, view, overwrite=True)
+        if view.optimized:
+            return Dataset(saved_views.open_optimized(self._core, view.id))
+        return Dataset(self._core_at(view.commit), Index(view.rows), view.group)
+
+    def delete_view(self, id: str) -> None:
+        """Delete the saved view ``id`` (and its optimized copy)."""
+        saved_views.remove(self._core, id)
+
+    def _optimized(self, view: SavedView) -> SavedView:
+        """Copy ``view``'s rows into its own dataset under ``views/<id>/``."""
+        source = Dataset(self._core_at(view.commit), Index(view.rows), view.group)
+        source.copy(
+            saved_views.data_url(self._core, view.id),
+            tensors=list(view.tensors) if view.tensors else None,
+            overwrite=True,
+            creds=self._core.creds,
+        )
+        return dataclasses.replace(view, optimized=True)
+
+    def _core_at(self, commit_id: str) -> DatasetCore:
+        """This core when it is exactly at ``commit_id``, else that commit, read-only."""
+        core = self._core
+        if core.commit_id == commit_id and (core.detached or not core.state.has_head_changes):
+            return core
+        past = DatasetCore(core.storage, core.url, True, commit_id=commit_id, creds=core.creds)
+        for key, creds in core.links.creds.items():
+            past.links.set_creds(key, creds)
+        return past
 
     # -- writes -----------------------------------------------------------------------
     def append(

@@ -9,6 +9,8 @@
     tables/<hash>                a segment of a tensor's chunk table, stored once
     tensors/<tensor>/chunks/<id> a chunk: rows of one tensor, never rewritten
     lock, lock.takeover          the writer lock and the guard of its takeover
+    views/<id>.msgpack           a saved view: its rows and the commit it was taken at
+    views/<id>/...               an optimized saved view: a dataset of its own, nested
 
 See docs/format.md.
 """
@@ -26,6 +28,7 @@ __all__ = [
     "STAGING_PREFIX",
     "TAKEOVER_KEY",
     "TENSORS_PREFIX",
+    "VIEWS_PREFIX",
     "chunk_key",
     "chunk_name",
     "chunk_prefix",
@@ -35,6 +38,9 @@ __all__ = [
     "ref_key",
     "segment_key",
     "staging_key",
+    "view_data_prefix",
+    "view_id_of",
+    "view_key",
 ]
 
 DATASET_META_KEY = "tensorlake.json"
@@ -43,6 +49,7 @@ COMMITS_PREFIX = "commits/"
 STAGING_PREFIX = "staging/"
 SEGMENTS_PREFIX = "tables/"
 TENSORS_PREFIX = "tensors/"
+VIEWS_PREFIX = "views/"
 LOCK_KEY = "lock"
 """The key of the writer lock object, at the dataset root."""
 TAKEOVER_KEY = "lock.takeover"
@@ -85,3 +92,20 @@ def chunk_key(tensor: str, chunk_id: int) -> str:
 
 def is_chunk_key(key: str) -> bool:
     return key.startswith(TENSORS_PREFIX) and "/chunks/" in key
+
+
+def view_key(view_id: str) -> str:
+    return f"{VIEWS_PREFIX}{view_id}{_COMMIT_SUFFIX}"
+
+
+def view_id_of(key: str) -> str | None:
+    """The id a ``view_key`` names (None for other keys under ``views/``)."""
+    rest = key[len(VIEWS_PREFIX) :]
+    if "/" in rest or not rest.endswith(_COMMIT_SUFFIX):
+        return None
+    return rest[: -len(_COMMIT_SUFFIX)]
+
+
+def view_data_prefix(view_id: str) -> str:
+    """Where an optimized view's own dataset lives, under the dataset's root."""
+    return f"{VIEWS_PREFIX}{view_id}/"
