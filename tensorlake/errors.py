@@ -5,6 +5,7 @@
     TensorlakeError
     ├── StorageError                 a storage provider could not do what was asked
     │   ├── KeyNotFoundError         (also KeyError) the key does not exist
+    │   ├── StorageArgumentError     (also ValueError) a storage URL, creds or option not valid
     │   ├── ReadOnlyError            a write to read-only storage or a read-only dataset
     │   │   └── PastVersionError     (also VersionError) a write at a past commit
     │   └── LockedError              another writer holds the dataset's lock
@@ -68,6 +69,7 @@ __all__ = [
     "ReadOnlyError",
     "SampleError",
     "StaleLockWarning",
+    "StorageArgumentError",
     "StorageError",
     "TensorNotFoundError",
     "TensorlakeError",
@@ -96,6 +98,11 @@ class KeyNotFoundError(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class StorageArgumentError(StorageError, ValueError):
+    """A storage URL, its creds or a storage option is not valid (``tl.load("ftp://...")``,
+    ``s3://`` without a bucket, creds for a local path, an unknown S3 creds key)."""
 
 
 class ReadOnlyError(StorageError):
@@ -166,7 +173,8 @@ class TensorNotFoundError(DatasetError, KeyError):
 
 
 class ViewNotFoundError(DatasetError, KeyError):
-    """No saved view has that id (``ds.load_view``, ``ds.delete_view``)."""
+    """No saved view has that id (``ds.load_view``, ``ds.delete_view``), or no partition
+    that name (``tl.dataset(name)["train"]``)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Sampler, default_collate, get_worker_in
 from torch.utils.data import Dataset as TorchDataset
 
 from tensorlake.api.dataset import Dataset
-from tensorlake.errors import DatasetError
+from tensorlake.errors import DatasetArgumentError, DatasetError
 from tensorlake.integrations.loader.epochs import Pass
 from tensorlake.integrations.loader.reader import BatchReader
 from tensorlake.integrations.loader.source import Source
@@ -253,7 +253,7 @@ class TorchLoader:
         worker_init_fn: Callable[[int], None] | None = None,
     ) -> None:
         if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
-            raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}.")
+            raise DatasetArgumentError(f"num_workers must be an int >= 0, got {num_workers!r}.")
         if transform is not None and not (callable(transform) or isinstance(transform, Mapping)):
             raise DatasetError("transform must be a callable or a dict of per-tensor callables.")
         if transform_kwargs:

@@ -30,7 +30,13 @@ import numpy as np
 from tensorlake.api.dataset import Dataset
 from tensorlake.api.factory import load
 from tensorlake.api.names import read_record
-from tensorlake.errors import DatasetExistsError, DatasetNotFoundError, IngestError, VersionError
+from tensorlake.errors import (
+    DatasetExistsError,
+    DatasetNotFoundError,
+    IngestError,
+    VersionError,
+    ViewNotFoundError,
+)
 from tensorlake.ingestion.classification import split_views
 from tensorlake.ingestion.generic import PATH_TENSOR, ingest_files
 from tensorlake.registry.home import dataset_root, datasets_dir
@@ -164,7 +170,9 @@ class RegisteredDataset:
     def __getitem__(self, partition: str) -> Dataset:
         views = self._partitions()
         if partition not in views:
-            raise KeyError(f"{self.name!r} has no partition {partition!r}; it has {sorted(views)}.")
+            raise ViewNotFoundError(
+                f"{self.name!r} has no partition {partition!r}; it has {sorted(views)}."
+            )
         return views[partition]
 
     @property

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from tensorlake import config
-from tensorlake.errors import KeyNotFoundError, ReadOnlyError
+from tensorlake.errors import KeyNotFoundError, ReadOnlyError, StorageArgumentError
 
 __all__ = ["Bytes", "ObjectInfo", "Storage", "check_key", "check_prefix", "threaded_get_many"]
 
@@ -189,7 +189,7 @@ class Storage(abc.ABC):
     def _refuse_creds(cls, url: str, creds: dict[str, Any] | None) -> None:
         """For ``open_url`` of providers that take no credentials."""
         if creds:
-            raise ValueError(f"creds are only used for s3:// URLs, not for {url!r}")
+            raise StorageArgumentError(f"creds are only used for s3:// URLs, not for {url!r}")
 
     def with_read_only(self, read_only: bool = True) -> Self:
         """Return a view of the same data with the given ``read_only`` flag.

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tensorlake.errors import StorageError
+from tensorlake.errors import StorageArgumentError, StorageError
 from tensorlake.storage import _direct
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, check_key
 
@@ -80,7 +80,7 @@ class LocalStorage(Storage):
         host = "" if parts.netloc in ("", "localhost") else parts.netloc
         path = urllib.parse.unquote(host + parts.path)
         if not path:
-            raise ValueError(f"file URL {url!r} names no path")
+            raise StorageArgumentError(f"file URL {url!r} names no path")
         return cls(path, read_only=read_only)
 
     def _set_direct_write_min(self, min_bytes: int | None) -> None:

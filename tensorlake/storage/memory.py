@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from tensorlake.errors import StorageArgumentError
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage
 
 __all__ = ["MemoryStorage"]
@@ -66,7 +67,7 @@ class MemoryStorage(Storage):
         if name is None:
             name = f"anonymous-{uuid.uuid4().hex}"
         elif not name:
-            raise ValueError("MemoryStorage name must not be empty (or pass None)")
+            raise StorageArgumentError("MemoryStorage name must not be empty (or pass None)")
         self._name = name
         self._anonymous = anonymous
         self._store = _lookup(name, anonymous=anonymous)
@@ -165,5 +166,5 @@ class MemoryStorage(Storage):
         cls._refuse_creds(url, creds)
         name = url.split("://", 1)[1]
         if not name:
-            raise ValueError(f"memory URL {url!r} needs a name, e.g. mem://scratch")
+            raise StorageArgumentError(f"memory URL {url!r} needs a name, e.g. mem://scratch")
         return cls(name, read_only=read_only)

@@ -28,7 +28,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from tensorlake import config
-from tensorlake.errors import KeyNotFoundError, StorageError
+from tensorlake.errors import KeyNotFoundError, StorageArgumentError, StorageError
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, check_key, threaded_get_many
 
 __all__ = ["S3Storage"]
@@ -123,17 +123,21 @@ class S3Storage(Storage):
     ) -> None:
         super().__init__(read_only=read_only)
         if not bucket or "/" in bucket:
-            raise ValueError(f"invalid S3 bucket name {bucket!r}")
+            raise StorageArgumentError(f"invalid S3 bucket name {bucket!r}")
         creds = dict(creds or {})
         unknown = sorted(set(creds) - set(CREDS_KEYS))
         if unknown:
-            raise ValueError(
+            raise StorageArgumentError(
                 f"unknown S3 creds key(s) {unknown}; accepted keys are {sorted(CREDS_KEYS)}"
             )
         if "aws_region" in creds and "region_name" in creds:
-            raise ValueError("pass only one of creds['aws_region'] and creds['region_name']")
+            raise StorageArgumentError(
+                "pass only one of creds['aws_region'] and creds['region_name']"
+            )
         if retry_mode not in ("standard", "adaptive"):
-            raise ValueError(f"retry_mode must be 'standard' or 'adaptive', got {retry_mode!r}")
+            raise StorageArgumentError(
+                f"retry_mode must be 'standard' or 'adaptive', got {retry_mode!r}"
+            )
         prefix = prefix.strip("/")
         if prefix:
             check_key(prefix)
@@ -449,5 +453,7 @@ class S3Storage(Storage):
         rest = url.split("://", 1)[1]
         bucket, _, prefix = rest.partition("/")
         if not bucket:
-            raise ValueError(f"S3 URL {url!r} names no bucket; expected s3://bucket/prefix")
+            raise StorageArgumentError(
+                f"S3 URL {url!r} names no bucket; expected s3://bucket/prefix"
+            )
         return cls(bucket, prefix, creds, read_only=read_only)

@@ -16,6 +16,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from tensorlake.errors import StorageArgumentError
 from tensorlake.storage.base import Storage
 
 __all__ = ["SCHEMES", "from_url", "register_scheme", "schemes"]
@@ -112,13 +113,13 @@ def from_url(
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
     if not isinstance(url, str) or not url:
-        raise ValueError(f"expected a storage URL or path, got {url!r}")
+        raise StorageArgumentError(f"expected a storage URL or path, got {url!r}")
     match = _SCHEME.match(url)
     scheme = match.group(1).lower() if match else "file"
     provider = _providers.get(scheme)
     if provider is None:
         supported = ", ".join(f"{s}://" for s in sorted(_names))
-        raise ValueError(
+        raise StorageArgumentError(
             f"unsupported storage URL {url!r}: scheme {scheme!r} is not one of "
             f"{supported} (or a local path); register_scheme adds schemes"
         )

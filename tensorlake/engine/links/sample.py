@@ -60,5 +60,5 @@ def link(url: str | os.PathLike[str], creds_key: str | None = None) -> LinkedSam
             f"tl.link() supports local paths, file://, s3:// and http(s):// URLs, got {text!r}."
         )
     if creds_key is not None and not isinstance(creds_key, str):
-        raise TypeError(f"creds_key must be a string, got {type(creds_key).__name__}.")
+        raise LinkError(f"creds_key must be a string, got {type(creds_key).__name__}.")
     return LinkedSample(text, creds_key)

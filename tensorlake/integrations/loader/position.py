@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tensorlake.errors import DatasetError
+from tensorlake.errors import DatasetArgumentError, DatasetError
 from tensorlake.integrations.loader.epochs import Pass, epoch_order
 
 __all__ = ["STATE_FORMAT", "Position"]
@@ -102,7 +102,7 @@ class Position:
 
     def set_epoch(self, epoch: int) -> None:
         if not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch must be an int >= 0, got {epoch!r}.")
+            raise DatasetArgumentError(f"epoch must be an int >= 0, got {epoch!r}.")
         if epoch != self.epoch:
             self.epoch = epoch
             self._pass = None

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tensorlake.api.dataset import Dataset, core_of, rows_of
-from tensorlake.errors import DatasetError, TensorNotFoundError
+from tensorlake.errors import DatasetArgumentError, DatasetError, TensorNotFoundError
 from tensorlake.integrations.loader.position import Position
 from tensorlake.integrations.loader.reader import check_decode_methods
 from tensorlake.integrations.loader.source import Source
@@ -52,7 +52,7 @@ def loader_view(
     _check_int("world_size", world_size, 1)
     _check_int("rank", rank, 0)
     if rank >= world_size:
-        raise ValueError(f"rank must be < world_size ({world_size}), got {rank}.")
+        raise DatasetArgumentError(f"rank must be < world_size ({world_size}), got {rank}.")
     if seed is None:
         seed = 0
     _check_int("seed", seed, 0)
@@ -82,7 +82,7 @@ def loader_view(
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+        raise DatasetArgumentError(f"{name} must be an int >= {minimum}, got {value!r}.")
 
 
 def _tensor_names(ds: Dataset, tensors: Sequence[str] | None) -> dict[str, str]:

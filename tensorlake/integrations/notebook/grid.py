@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tensorlake.api.dataset import Dataset, rows_of
-from tensorlake.errors import DatasetError, TensorlakeError
+from tensorlake.errors import DatasetArgumentError, DatasetError, TensorlakeError
 from tensorlake.integrations.notebook.draw import (
     PALETTE,
     boxes_to_ltrb,
@@ -88,7 +88,9 @@ def visualize(
 ) -> Grid:
     """The grid of the first ``limit`` rows of ``ds`` (a dataset or view)."""
     if not isinstance(cols, int) or cols < 1 or not isinstance(size, int) or size < 16:
-        raise ValueError(f"cols must be >= 1 and size >= 16, got cols={cols!r}, size={size!r}.")
+        raise DatasetArgumentError(
+            f"cols must be >= 1 and size >= 16, got cols={cols!r}, size={size!r}."
+        )
     image_name = tensors if isinstance(tensors, str) else (tensors[0] if tensors else None)
     image_name = _pick(ds, image_name or True, IMAGE_HTYPES, "tensors")
     assert image_name is not None
