@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tensorlake as tl
 from tensorlake.api.dataset import Dataset
@@ -59,6 +60,26 @@ def test_grayscale_images_read_back_with_their_channel_axis_like_deep_lake(ds):
     assert np.array_equal(ds.images[0].numpy()[..., 0], gray)
     ds.images.append(np.zeros((4, 5, 3), np.uint8))  # colour after gray: one tensor
     assert ds.images.shape == (2, 4, 5, None)
+
+
+def test_image_rgb_and_image_gray_convert_what_they_are_given_like_deep_lake(ds, tmp_path):
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    rgba = np.full((3, 4, 4), 200, np.uint8)
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 100, 50, 10
+    ds.create_tensor("rgb", htype="image.rgb", sample_compression="png")
+    ds.rgb.extend([gray, rgba, gray[:, :, None]])
+    assert [a.shape for a in ds.rgb.numpy(aslist=True)] == [(3, 4, 3)] * 3
+    assert np.array_equal(ds.rgb[0].numpy()[..., 2], gray)
+    assert ds.rgb[1].numpy()[0, 0].tolist() == [200, 200, 200]  # alpha dropped
+    ds.create_tensor("gray", htype="image.gray", sample_compression="png")
+    ds.gray.extend([rgb, rgba, gray])
+    # ITU-R 601 luma, each term rounded down: 29 + 29 + 1 (Deep Lake's to_grayscale)
+    assert ds.gray[0].numpy().shape == (3, 4, 1) and int(ds.gray[0].numpy()[0, 0, 0]) == 59
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    ds.gray.append(tl.read(path))  # a colour file: decoded, converted, encoded again
+    assert ds.gray[3].numpy().shape == (3, 4, 1) and int(ds.gray[3].numpy()[1, 1, 0]) == 59
 
 
 @pytest.mark.parametrize("name", ["info", "commit", "tensors", "log", "g/info", "pytorch"])
