@@ -28,6 +28,7 @@ from tensorlake.engine.version import commit as version_commit
 from tensorlake.engine.version import diff as version_diff
 from tensorlake.engine.version import gc as version_gc
 from tensorlake.engine.version import log as version_log
+from tensorlake.engine.version import merge as version_merge
 from tensorlake.engine.version import verify as version_verify
 from tensorlake.engine.version.verify import VerifyReport
 from tensorlake.errors import (
@@ -753,6 +754,32 @@ class Dataset:
         """
         self._check_not_view("checkout")
         return version_checkout.checkout(self._core, address, create)
+
+    def merge(
+        self,
+        target_id: str,
+        conflict_resolution: str | None = None,
+        delete_removed_tensors: bool = False,
+        force: bool = False,
+    ) -> None:
+        """Merge ``target_id`` (a branch or commit) into the checked-out branch, as Deep
+        Lake does: tensors it created are added, rows it appended are appended, rows it
+        updated are updated, and the result is committed. A row both sides updated is a
+        conflict: ``conflict_resolution="ours"`` keeps this branch's value, ``"theirs"``
+        takes the target's, None raises ``MergeConflictError`` (``.conflicts``: tensor ->
+        rows) before anything changes. ``delete_removed_tensors`` also deletes the
+        tensors the target deleted; ``force`` adds tensors the target renamed as new ones.
+        Rows are matched by number, so sides that popped rows cannot be merged.
+
+        Example::
+
+            ds.checkout("main")
+            ds.merge("relabel", conflict_resolution="theirs")
+        """
+        self._check_not_view("merge")
+        version_merge.merge(
+            self._core, target_id, conflict_resolution, delete_removed_tensors, force
+        )
 
     def delete_branch(self, name: str) -> None:
         """Delete a branch (not the checked-out one, not main) and whatever only it used."""
