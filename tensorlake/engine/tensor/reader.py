@@ -265,13 +265,14 @@ class TensorReader:
                 header = chunk.header
                 items = np.frombuffer(chunk.verified_payload(), dtype=np.uint8)
                 lo, hi = int(local.min()), int(local.max()) + 1
-                offsets = header.offsets.astype(np.int64)
-                # one copy of the span holding the rows asked for; rows are views of it
-                span = items[offsets[lo] : offsets[hi]].copy().view(dtype)
-                element = (offsets - offsets[lo]) // dtype.itemsize
-                shapes = widen_empty(self.meta, header.shapes.tolist())
-                for pos, r in zip(positions.tolist(), local.tolist()):
-                    out[pos] = span[element[r] : element[r + 1]].reshape(shapes[r])
+                # only the span holding the rows asked for: a chunk may hold a million
+                offsets = header.offsets[lo : hi + 1].astype(np.int64)
+                # one copy of that span; rows are views of it
+                span = items[offsets[0] : offsets[-1]].copy().view(dtype)
+                element = ((offsets - offsets[0]) // dtype.itemsize).tolist()
+                shapes = widen_empty(self.meta, header.shapes[local].tolist())
+                for k, (pos, r) in enumerate(zip(positions.tolist(), (local - lo).tolist())):
+                    out[pos] = span[element[r] : element[r + 1]].reshape(shapes[k])
         return out  # type: ignore[return-value]
 
     def _raw_rows(self, rows: np.ndarray, dtype: np.dtype) -> bool:
@@ -285,7 +286,16 @@ class TensorReader:
             and int(rows.max()) < self.table.num_rows
             and not self.table.column("kind").any()
             and get_htype(meta.htype).raw_rows
+            and self._whole_chunks_pay(rows)
         )
+
+    def _whole_chunks_pay(self, rows: np.ndarray) -> bool:
+        """Whether fetching the chunks holding ``rows`` whole is the way to read them (the
+        vectorised paths do): not when a few rows of a large chunk are wanted, which
+        ranged reads fetch for a fraction of the bytes (a preview of 4 rows of a
+        million-row chunk)."""
+        entries, counts = np.unique(self.table.locate_many(rows), return_counts=True)
+        return all(self._read_whole(j, c) for j, c in zip(entries.tolist(), counts.tolist()))
 
     def _rows_by_chunk(self, rows: np.ndarray) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
         """For each chunk holding some of ``rows``: the chunk, the positions in ``rows`` it
