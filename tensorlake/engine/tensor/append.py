@@ -57,6 +57,9 @@ def append_columns(
         short = [(n, count - k) for n, k in lengths.items() if k < count]
         for name, n in [*short, *((m, count) for m in missing)]:
             if n:
-                padding.append((engines[name], *fill(engines[name], n)))
+                engine = engines[name]
+                encoded, pending = fill(engine, n)
+                padding.append((engine, encoded, pending))
+                padding += companion_rows(engines, engine, [None] * n, encoded, pending)
     for engine, encoded, pending in [*prepared, *padding]:
         engine.extend_encoded(encoded, pending)

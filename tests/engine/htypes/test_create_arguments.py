@@ -84,6 +84,15 @@ def test_companions_follow_appends_updates_and_pops(ds, tmp_path):
     assert [s.tolist() for s in ds["_images_shape"].numpy(aslist=True)] == [[5, 6, 3], [4, 4, 1]]
 
 
+def test_empty_rows_appended_for_left_out_tensors_reach_their_companions(ds):
+    ds.create_tensor("x", create_shape_tensor=True, create_id_tensor=True)
+    ds.create_tensor("y")
+    ds.append({"x": [1, 2], "y": 1})
+    ds.append({"y": 2}, append_empty=True)  # x gets an empty row, and so do its companions
+    assert len(ds["_x_shape"]) == len(ds["_x_id"]) == len(ds.x) == 2
+    assert [s.tolist() for s in ds["_x_shape"].numpy(aslist=True)] == [[2], [0]]
+
+
 def test_a_bad_sample_leaves_the_companions_unchanged(ds):
     ds.create_tensor("boxes", htype="bbox", create_shape_tensor=True, create_id_tensor=True)
     ds.boxes.append([[1, 2, 3, 4]])
