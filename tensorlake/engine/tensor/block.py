@@ -142,7 +142,14 @@ def remap_class_labels(
         np.arange(meta.length)
     )
     pending = engine.new_pending()
-    values = [lut[codec.decode(meta, data, shape)] for data, shape in rows]
+    values = [_relabel(lut, codec.decode(meta, data, shape)) for data, shape in rows]
     engine.extend_encoded(engine.prepare(values, pending), pending)
     engine.discard_chunks(table)
     return True
+
+
+def _relabel(lut: np.ndarray, value: Any) -> Any:
+    """A label row with new ids: an array, or a sequence row's list of item arrays."""
+    if isinstance(value, list):
+        return [lut[item] for item in value]
+    return lut[value]

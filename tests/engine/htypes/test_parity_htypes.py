@@ -258,3 +258,19 @@ def test_strings_from_compute_workers_make_the_tensor_text(ds):
     caption().eval(list(range(6)), ds, num_workers=2, scheduler="threaded")
     assert ds.captions.htype == "text"
     assert ds.captions.numpy().reshape(-1).tolist() == [f"item {i}" for i in range(6)]
+
+
+def test_sequence_labels_from_workers_that_met_different_names(ds):
+    ds.create_tensor("labels", htype="sequence[class_label]")
+
+    @tl.compute
+    def frames(i, sample_out):
+        # ragged rows; each block meets its own new names first
+        sample_out.labels.append([[f"n{i}"], [f"n{i}", "shared"]][: 1 + i % 2])
+
+    frames().eval(list(range(8)), ds, num_workers=2, scheduler="threaded")
+    names = ds.labels.info.class_names
+    assert sorted(names) == sorted({f"n{i}" for i in range(8)} | {"shared"})
+    for i in range(8):
+        texts = ds.labels[i].data()["text"]
+        assert texts == [[f"n{i}"], [f"n{i}", "shared"]][: 1 + i % 2]
