@@ -114,10 +114,11 @@ def test_an_empty_row_fixes_no_dtype():
     assert ds.raw.dtype == np.float64 and ds.raw[1].numpy().tolist() == [1.5, 2.5]
 
 
-def test_append_empty_refuses_link_tensors_and_changes_nothing():
+def test_append_empty_gives_link_tensors_empty_links_and_their_companions_rows():
     ds = tl.empty("mem://append-empty-links", overwrite=True)
     ds.create_tensor("pics", htype="link[image]", sample_compression="jpeg")
     ds.create_tensor("n")
-    with pytest.raises(tl.SampleError, match="link tensors have no empty value"):
-        ds.append({"n": 1}, append_empty=True)
-    assert ds.max_len == 0
+    ds.append({"n": 1}, append_empty=True)
+    assert ds.pics[0].numpy().shape == (0, 0, 0) and ds.pics.links() == [""]
+    hidden = ds._tensor_names(include_hidden=True)
+    assert len(hidden) > 2 and {len(ds[n]) for n in hidden} == {1}  # companions in step

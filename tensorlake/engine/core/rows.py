@@ -3,24 +3,22 @@
 A removal rewrites the chunks that held the rows (under new ids, as a row update does)
 and is recorded in the branch's ``Changes`` (how many rows of the base commit went), so
 ``diff`` tells rows deleted from rows added. An *empty row* is what Deep Lake appends
-for ``None``: a sample of no elements (shape ``(0, ..., 0)`` of the tensor's rank), an
-empty string for text, ``None`` for json.
+for ``None`` (the htype's ``encode_empty``): a sample of no elements (shape
+``(0, ..., 0)`` of the tensor's rank), an empty string for text, ``{}`` for json.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.format import records
-from tensorlake.engine.htypes.base import IMAGE_COMPRESSIONS, Encoded
-from tensorlake.engine.htypes.registry import get_htype
+from tensorlake.engine.htypes.base import Encoded, Pending
 from tensorlake.engine.links.companions import companion_names
 from tensorlake.engine.tensor.engine import TensorEngine
-from tensorlake.errors import DatasetArgumentError, InvalidIndexError, SampleError
+from tensorlake.errors import DatasetArgumentError, InvalidIndexError
 
 __all__ = ["check_pop_rows", "clear_tensor", "empty_rows", "pop_rows"]
 
@@ -92,36 +90,9 @@ def clear_tensor(core: DatasetCore, name: str) -> None:
     core.changed()
 
 
-def empty_rows(engine: TensorEngine, count: int) -> tuple[list[Encoded], Any]:
-    """``count`` empty rows of ``engine``'s tensor, encoded, with their pending state.
-
-    Arrays of no elements are encoded by the htype like any sample, except where the
-    htype's encoding cannot hold one (JPEG/PNG images, a tensor whose dtype no row has
-    fixed yet: no dtype is fixed by an empty row): JPEG/PNG rows are stored as zero
-    bytes of shape ``(0, ...)``, which readers decode as an empty array.
-    """
-    meta = engine.meta
-    htype = get_htype(meta.htype)
+def empty_rows(engine: TensorEngine, count: int) -> tuple[list[Encoded], Pending]:
+    """``count`` empty rows of ``engine``'s tensor, encoded, with their pending state:
+    what appending ``None`` stores (zero bytes of shape ``(0, ..., 0)``; ``""`` for text,
+    ``{}`` for json; see the htype's ``encode_empty``). An empty row fixes no dtype."""
     pending = engine.new_pending()
-    if htype.is_link:
-        raise SampleError(
-            "link tensors have no empty value: give it a tl.link(...) for each row, or "
-            "pass skip_ok=True to leave it shorter.",
-            tensor=meta.name,
-        )
-    if htype.scalar:
-        value: Any = "" if meta.htype == "text" else None
-        return [engine.prepare([value], pending)[0]] * count, pending
-    if meta.min_shape is not None:
-        ndim = len(meta.min_shape)
-    elif htype.ndims:
-        ndim = htype.ndims[0]
-    else:
-        ndim = 1
-    shape = (0,) * ndim
-    if meta.sample_compression in IMAGE_COMPRESSIONS:
-        return [(b"", shape)] * count, pending
-    empty = np.zeros(shape, dtype=np.dtype(meta.dtype or "uint8"))
-    encoded = engine.prepare([empty] * count, pending)
-    pending.dtype = meta.dtype  # an empty row fixes no dtype
-    return encoded, pending
+    return engine.prepare([None] * count, pending), pending
