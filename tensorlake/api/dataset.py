@@ -19,6 +19,7 @@ from tensorlake.api.summary import summary_table
 from tensorlake.api.tensor import Tensor
 from tensorlake.engine.core import rename, transfer
 from tensorlake.engine.core.dataset import DatasetCore
+from tensorlake.engine.core.names import check_not_attribute
 from tensorlake.engine.core.rows import check_pop_rows, empty_rows, pop_rows
 from tensorlake.engine.format import records
 from tensorlake.engine.format.views import SavedView
@@ -271,6 +272,7 @@ class Dataset:
             ds.commit("rename lbl")      # ds.diff() shows the rename
         """
         self._check_not_view("rename_tensor")
+        check_not_attribute(new_name, dir(Dataset))
         new = self._full(new_name)
         rename.rename_tensor(self._core, self._full(name), new)
         return Tensor(self._core, new)
@@ -278,6 +280,7 @@ class Dataset:
     def rename_group(self, name: str, new_name: str) -> None:
         """Rename group ``name`` to ``new_name`` (same parent group), with all inside."""
         self._check_not_view("rename_group")
+        check_not_attribute(new_name, dir(Dataset))
         rename.rename_group(self._core, self._full(name), self._full(new_name))
 
     def create_tensor_like(self, name: str, source: Tensor, unlink: bool = False) -> Tensor:

@@ -113,6 +113,10 @@ def test_rename_errors(storage_target):
         ds.rename_tensor("x", "meta/x")
     with pytest.raises(tl.InvalidNameError):
         ds.rename_tensor("x", "bad name!")
+    with pytest.raises(tl.InvalidNameError, match="dataset attribute"):
+        ds.rename_tensor("x", "commit")  # ds.commit would hide it, as Deep Lake refuses
+    with pytest.raises(tl.InvalidNameError, match="dataset attribute"):
+        ds.rename_group("meta", "tensors")
     with pytest.raises(tl.TensorNotFoundError):
         ds.rename_group("nope", "z")
     with pytest.raises(tl.DatasetError, match="already exists"):
