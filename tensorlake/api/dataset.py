@@ -227,6 +227,7 @@ class Dataset:
             ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
         """
         self._check_not_view("create_tensor")
+        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         self._core.create_tensor(
             full,
@@ -243,6 +244,7 @@ class Dataset:
 
     def create_group(self, name: str, exist_ok: bool = False) -> Dataset:
         self._check_not_view("create_group")
+        check_not_attribute(name, dir(Dataset))
         full = self._full(name)
         if full in self._core.groups and not exist_ok:
             raise DatasetError(f"Group '{name}' already exists. Pass exist_ok=True to reuse it.")
