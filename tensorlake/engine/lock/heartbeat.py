@@ -24,6 +24,9 @@ from tensorlake.storage import Storage
 
 __all__ = ["Held", "Registry", "heartbeat_paused", "process_registry"]
 
+EXIT_RELEASE_SECONDS = 5.0
+"""How long an exiting process waits to delete the locks it holds."""
+
 
 class Held:
     """One lock this process holds, shared by every ``WriterLock`` on that storage."""
@@ -242,14 +245,27 @@ def _after_fork() -> None:
 
 
 def _release_all() -> None:
-    """At exit: delete every lock this process still holds (best effort)."""
+    """At exit: delete every lock this process still holds (best effort, concurrently,
+    for at most ``EXIT_RELEASE_SECONDS``: a storage that cannot be reached must not hold
+    the exit up; a lock left behind is stale, and the next writer takes it over)."""
     registry = _current
     if registry is None or registry.pid != os.getpid():
         return
-    for entry in registry.snapshot():
-        try:
-            with entry.mutex:
-                entry.refs = 1
-            entry.drop_ref()
-        except Exception:
-            pass
+    threads = [
+        threading.Thread(target=_drop_all_refs, args=(entry,), daemon=True)
+        for entry in registry.snapshot()
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + EXIT_RELEASE_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _drop_all_refs(entry: Held) -> None:
+    try:
+        with entry.mutex:
+            entry.refs = 1
+        entry.drop_ref()
+    except Exception:
+        pass
