@@ -22,10 +22,13 @@ from typing import Any
 from tensorlake import config
 from tensorlake.errors import VersionError
 
-__all__ = ["RECORD_NAME", "read_record", "resolve_name"]
+__all__ = ["DATASET_NAME", "MAX_NAME", "RECORD_NAME", "read_record", "resolve_name"]
 
 RECORD_NAME = ".tensorlake-registry.json"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_NAME = 64
+DATASET_NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}$")
+"""A dataset name: lower-case letters, digits, ``-`` and ``_``, starting with a letter or
+digit (``tensorlake.ingestion.naming`` checks it with a message)."""
 
 
 def read_record(root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -42,7 +45,7 @@ def resolve_name(path: str) -> tuple[str, str | None] | None:
     """``(local path, version or None)`` when ``path`` is a registry name by the rule
     above, else None."""
     name, _, version = path.partition("@")
-    if not _NAME.match(name) or os.path.lexists(path) or os.path.lexists(name):
+    if not DATASET_NAME.match(name) or os.path.lexists(path) or os.path.lexists(name):
         return None
     root = config.home() / "datasets" / name
     if not (root / "tensorlake.json").exists():

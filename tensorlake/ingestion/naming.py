@@ -15,12 +15,11 @@ import re
 import unicodedata
 import urllib.parse
 
+from tensorlake.api.names import DATASET_NAME, MAX_NAME
 from tensorlake.errors import InvalidNameError
 
 __all__ = ["MAX_NAME", "check_dataset_name", "name_from_source"]
 
-MAX_NAME = 64
-_NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}$")
 _STRIPPED = re.compile(
     r"(\.(tar|tgz|tbz2|txz|zip|gz|bz2|xz|zst|json|jsonl|csv|tsv))+$", re.IGNORECASE
 )
@@ -28,7 +27,7 @@ _STRIPPED = re.compile(
 
 def check_dataset_name(name: str) -> str:
     """``name`` if it is a valid dataset name, else ``InvalidNameError`` saying why."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not DATASET_NAME.match(name):
         raise InvalidNameError(
             f"Invalid dataset name {name!r}: use lower-case letters, digits, '-' and '_', "
             f"starting with a letter or digit, at most {MAX_NAME} characters "

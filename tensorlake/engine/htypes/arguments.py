@@ -40,24 +40,6 @@ from tensorlake.errors import HtypeArgumentError, HtypeError
 
 __all__ = ["COMMON_ARGS", "new_tensor_metas"]
 
-COMMON_ARGS = (
-    "htype",
-    "dtype",
-    "sample_compression",
-    "chunk_compression",
-    "hidden",
-    "max_chunk_size",
-    "exist_ok",
-    "create_shape_tensor",
-    "create_id_tensor",
-    "create_sample_info_tensor",
-    "verify",
-    "verbose",
-    "downsampling",
-    "tiling_threshold",
-)
-"""Arguments every htype takes (Deep Lake's ``create_tensor`` signature)."""
-
 _POPPED = (
     "create_shape_tensor",
     "create_id_tensor",
@@ -67,6 +49,19 @@ _POPPED = (
     "downsampling",
     "tiling_threshold",
 )
+"""The arguments handled here, before the htype sees the rest."""
+
+COMMON_ARGS = (
+    "htype",
+    "dtype",
+    "sample_compression",
+    "chunk_compression",
+    "hidden",
+    "max_chunk_size",
+    "exist_ok",
+    *_POPPED,
+)
+"""Arguments every htype takes (Deep Lake's ``create_tensor`` signature)."""
 
 
 def new_tensor_metas(
