@@ -104,6 +104,33 @@ class Dataset:
         """Whether this is a selection of rows (``ds[...]``) rather than the whole dataset."""
         return not self._index.is_full
 
+    @property
+    def sample_indices(self) -> list[int]:
+        """The dataset's row numbers this view selects (every row for the dataset itself)."""
+        return np.atleast_1d(self._index.absolute(self.min_len)).tolist()
+
+    @property
+    def no_view_dataset(self) -> Dataset:
+        """The same dataset (or group) with every row: the view's selection dropped."""
+        return Dataset(self._core, None, self._group) if self.is_view else self
+
+    @property
+    def root(self) -> Dataset:
+        """The dataset a group belongs to (with the same rows selected)."""
+        return Dataset(self._core, self._index, "", self._pad) if self._group else self
+
+    @property
+    def parent(self) -> Dataset | None:
+        """The group above this one (``ds["a/b"].parent`` is ``ds["a"]``); None at the root."""
+        if not self._group:
+            return None
+        return Dataset(self._core, self._index, self._group.rpartition("/")[0], self._pad)
+
+    @property
+    def is_head_node(self) -> bool:
+        """Whether the checked-out version is a branch's head (writable), not a past commit."""
+        return not self._core.detached
+
     def _tensor_names(self, include_hidden: bool = False) -> list[str]:
         prefix = f"{self._group}/" if self._group else ""
         return [

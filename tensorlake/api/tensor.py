@@ -12,6 +12,8 @@ from tensorlake.api.hooks import integration
 from tensorlake.api.index import Index
 from tensorlake.api.info import Info
 from tensorlake.api.pickling import PickledDataset, pickled, reopen
+from tensorlake.api.shape_interval import ShapeInterval
+from tensorlake.api.summary import tensor_lines
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.rows import check_pop_rows, clear_tensor, pop_rows
 from tensorlake.engine.format.manifest import TensorMeta
@@ -94,6 +96,59 @@ class Tensor:
     def base_htype(self) -> str:
         return self.meta.htype.split(".")[0]
 
+    @property
+    def is_sequence(self) -> bool:
+        """Whether each row is a sequence of items (``sequence[...]``)."""
+        return self._htype.is_sequence
+
+    @property
+    def is_link(self) -> bool:
+        """Whether rows name objects elsewhere (``link[...]``)."""
+        return self._htype.is_link
+
+    @property
+    def verify(self) -> bool:
+        """Whether appended links are fetched and checked (link tensors created with
+        ``verify=True``, the default); always False for other tensors, as in Deep Lake.
+        ``verify_links()`` checks the linked objects now."""
+        return self.is_link and bool(self.meta.extra.get("verify", False))
+
+    @property
+    def hidden(self) -> bool:
+        """Whether the tensor is hidden (``create_tensor(..., hidden=True)`` and the
+        companions ``_<name>_shape`` ...): left out of ``ds.tensors``, iteration and loaders."""
+        return self.meta.hidden
+
+    def path(self, aslist: bool = True, fetch_chunks: bool = False) -> Any:
+        """The URLs of a link tensor's rows: one ``str`` for one row, else a list
+        (``aslist``) or an ``(N, 1)`` array of str (the shape a text column reads as).
+        ``fetch_chunks`` is accepted for Deep Lake compatibility.
+
+        Example::
+
+            ds.images[:2].path()      # ['s3://raw/img/0.jpg', 's3://raw/img/1.jpg']
+        """
+        self._require_link("path")
+        urls = self.links()
+        if self._index.is_scalar:
+            return urls[0]
+        return urls if aslist else np.asarray(urls, dtype=str).reshape(-1, 1)
+
+    def creds_key(self) -> str | None:
+        """The creds key of one link row (``None``: read without credentials).
+
+        Example::
+
+            ds.images[0].creds_key()     # 'raw'
+        """
+        self._require_link("creds_key")
+        if not self._index.is_scalar or self._index.sub:
+            raise DatasetArgumentError(
+                f"creds_key() is about one row; index one row of '{self.key}' first, e.g. "
+                f"ds.{self.name}[0].creds_key()."
+            )
+        return self._core.link_reader(self.key).links(np.array([self._index.row]))[0].creds_key
+
     # -- size and shape ---------------------------------------------------------------
     @property
     def num_samples(self) -> int:
@@ -139,6 +194,53 @@ class Tensor:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def size(self) -> int | None:
+        """The number of elements of the view (rows times each row's), ``None`` when
+        rows differ in shape."""
+        total = 1
+        for dim in self.shape:
+            if dim is None:
+                return None
+            total *= dim  # Python ints: no overflow
+        return total
+
+    @property
+    def shape_interval(self) -> ShapeInterval:
+        """The smallest and largest shape of this view's rows, length included:
+        ``(2, 10, 10:15)`` for rows (10, 10) and (10, 15); from the meta for a whole
+        tensor, from the chunk headers for a view."""
+        if self._index.is_scalar:
+            shape = tuple(d or 0 for d in self.shape)
+            return ShapeInterval(shape, shape)
+        n, meta = len(self), self.meta
+        if (self._index.is_full and not self.is_link) or n == 0:
+            if meta.min_shape is None or meta.max_shape is None:
+                return ShapeInterval((n,), (n,))
+            return ShapeInterval((n, *meta.min_shape), (n, *meta.max_shape))
+        shapes = self.shapes()
+        if self._index.sub:  # pragma: no cover - shapes() refuses sample indexing
+            raise DatasetArgumentError("shape_interval works on rows: index rows only.")
+        return ShapeInterval(
+            (n, *(int(d) for d in shapes.min(axis=0))), (n, *(int(d) for d in shapes.max(axis=0)))
+        )
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether the rows of this view differ in shape."""
+        return self.shape_interval.is_dynamic
+
+    @property
+    def is_empty_tensor(self) -> bool:
+        """Whether no row has a shape yet: no rows, or only empty ones (``None``
+        appended); a link tensor whose first row links nothing."""
+        if self.meta.max_shape is not None:
+            return False
+        if self.is_link and self.num_samples:
+            reader = self._core.link_reader(self.key)
+            return not reader.links(np.array([0]))[0].url
+        return True
+
     def shapes(self) -> np.ndarray:
         """The shape of each row of this view: an int array ``(N, ndim)`` (``(1, ndim)``
         for one row), read from the chunk headers (no sample is decoded), or from the
@@ -170,6 +272,31 @@ class Tensor:
 
     def _rows(self) -> np.ndarray:
         return self._index.absolute(self.num_samples)
+
+    @property
+    def sample_indices(self) -> builtins.list[int]:
+        """The tensor's row numbers this view selects (``[3]`` for ``t[3]``)."""
+        return np.atleast_1d(self._rows()).tolist()
+
+    @property
+    def sample_info(self) -> Any:
+        """What is known of each row's source, from the sample-info companion
+        (``create_sample_info_tensor=True``; links get one by default): a dict for one row
+        (a list of dicts, one per item, for a sequence row), a list of those for several,
+        ``None`` when the tensor keeps no sample info.
+
+        Example::
+
+            ds.images[0].sample_info  # {'format': 'jpeg', 'shape': [480, 640, 3], 'filename': ...}
+        """
+        name = self.meta.extra.get("info_tensor")
+        if not name:
+            return None
+        rows = np.atleast_1d(self._rows())
+        infos = Tensor(self._core, name, Index(rows)).numpy(aslist=True)
+        if self.is_sequence:
+            infos = [(v or {}).get("items", []) for v in infos]
+        return infos[0] if self._index.is_scalar else list(infos)
 
     # -- indexing ---------------------------------------------------------------------
     def __getitem__(self, item: Any) -> Tensor:
@@ -344,6 +471,11 @@ class Tensor:
         if isinstance(values, (str, bytes)):
             raise DatasetError("extend() takes a sequence of samples; use append() for one sample.")
         self._core.append_rows({self.key: list(values)}, skip_ok=True)
+
+    def summary(self) -> None:
+        """Print the tensor and a line of its htype, shape, dtype and compression."""
+        print(self)
+        print("\n".join(tensor_lines({self.key: self})))
 
     def _repr_html_(self) -> str:
         return integration("notebook.html").tensor_html(self)
