@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tensorlake.api.dataset import Dataset, core_of
+from tensorlake.compute.schedulers.dask_scheduler import DaskScheduler, distributed_module
+from tensorlake.compute.schedulers.ray_scheduler import RayScheduler, ray_module
 from tensorlake.compute.schedulers.registry import runs_in_other_processes, scheduler_factory
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.errors import DatasetError
@@ -71,10 +73,15 @@ def check_input(
     return len(data_in), dataset_in
 
 
-def check_scheduler(scheduler: str) -> None:
+def check_scheduler(scheduler: str, num_workers: int = 0) -> None:
     """``scheduler`` is registered (``ValueError`` naming the registered ones if not),
-    whatever the number of workers."""
-    scheduler_factory(scheduler)
+    whatever the number of workers; the engine Ray or Dask needs is installed
+    (``ImportError`` naming the extra) before anything changes."""
+    factory = scheduler_factory(scheduler)
+    if num_workers > 0 and factory is RayScheduler:
+        ray_module()
+    elif num_workers > 0 and factory is DaskScheduler:
+        distributed_module()
 
 
 def check_checkpoint_interval(checkpoint_interval: Any) -> None:

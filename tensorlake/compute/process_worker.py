@@ -23,11 +23,10 @@ import time
 from typing import Any
 
 from tensorlake import config
-from tensorlake.api.factory import load
-from tensorlake.compute.padding import PaddedInput
+from tensorlake.compute.cluster import open_input, open_target
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task, run_block
 from tensorlake.engine.tensor.chunk_io import ChunkWriter
-from tensorlake.storage import MemoryStorage, from_url
+from tensorlake.storage import MemoryStorage
 
 __all__ = [
     "MAX_ERROR_TEXT",
@@ -102,15 +101,12 @@ def run_in_process(task: Task) -> BlockResult:
     and the input dataset are opened on the first block; a memory target gets the
     chunk bytes back in the result."""
     job = _process["job"]
-    if _process["storage"] is None and not job.target_url.startswith("mem://"):
-        storage = from_url(job.target_url, creds=job.target_creds)
+    if _process["storage"] is None and (storage := open_target(job)) is not None:
         # nobody reads the chunks soon: big ones may skip the page cache
         storage.set_direct_write_min(config.direct_write_min_bytes())
         _process["storage"] = storage
-    if _process["input"] is None and job.input_dataset is not None:
-        url, creds, commit_id, pad = job.input_dataset
-        rows = load(url, read_only=True, creds=creds, version=commit_id)
-        _process["input"] = PaddedInput(rows) if pad else rows
+    if _process["input"] is None:
+        _process["input"] = open_input(job)
     ship = _process["storage"] is None  # a memory target: send the chunk bytes back
     storage = (
         MemoryStorage(f"tl-worker-{os.getpid()}-{secrets.token_hex(4)}")

@@ -98,13 +98,16 @@ class ComputeFunction:
         verbose: bool = True,
         resume: bool = False,
         disable_rechunk: bool = False,
+        client: Any = None,
         **kwargs: Any,
     ) -> EvalReport:
         """Run the transform on every item of ``data_in`` and append the rows to ``ds_out``.
 
         ``num_workers=0`` runs in this thread; otherwise ``scheduler`` is ``"processed"``
-        (worker processes), ``"threaded"`` or ``"serial"`` (or one added with
-        ``register_scheduler``). ``checkpoint_interval=N`` commits after every N input
+        (worker processes), ``"threaded"``, ``"serial"``, ``"ray"`` or ``"dask"`` (on a
+        cluster: the one connected, ``client`` for Dask, else a local one of
+        ``num_workers``; see the guide's "Running on a cluster"), or one added with
+        ``register_scheduler``. ``checkpoint_interval=N`` commits after every N input
         items (and at the end). ``ignore_errors`` skips failing items (see the report's
         ``failed_indices``; ``AllSamplesSkippedError`` when every one fails). ``resume``
         skips the items the last checkpoint of this transform already holds.
@@ -122,7 +125,7 @@ class ComputeFunction:
                 f"eval() got unexpected argument(s) {sorted(kwargs)}; it takes data_in, "
                 "ds_out, num_workers, scheduler, progressbar, skip_ok, check_lengths, "
                 "pad_data_in, read_only_ok, cache_size, checkpoint_interval, ignore_errors, "
-                "verbose, resume and disable_rechunk."
+                "verbose, resume, disable_rechunk and client."
             )
         started = time.perf_counter()
         core = check_target(ds_out, check_lengths)
@@ -131,7 +134,7 @@ class ComputeFunction:
         if pad_data_in and dataset_in:
             rows_in = PaddedInput(data_in)
             n = len(rows_in)
-        check_scheduler(scheduler)
+        check_scheduler(scheduler, num_workers)
         check_checkpoint_interval(checkpoint_interval)
         run = Run(self.name, core, n, checkpoint_interval)
         start = run.resume_point() if resume else 0
@@ -159,6 +162,7 @@ class ComputeFunction:
                     rows_in if dataset_in else None,
                     shared.update,
                     run.uploads.stored,
+                    client,
                 ),
             )
             run.start()

@@ -7,7 +7,8 @@ Usage::
 
 It creates the dataset (``create_schema``), commits the schema, then evaluates
 ``crash_rows(delay=<delay_ms> / 1000)`` on ``list(range(n_items))`` with worker
-processes and a checkpoint every ``interval`` items. The per-item delay makes the
+processes (or the scheduler named by ``CRASH_EVAL_SCHEDULER``) and a checkpoint every
+``interval`` items. The per-item delay makes the
 run last long enough to be killed at a moment of the test's choosing. With
 ``<die_how> <die_at>`` the worker that meets item ``die_at`` dies (``DEATHS``), and
 the eval's ``TransformError`` is printed as ``FAILED <json>``.
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> None:
             list(range(n)),
             ds,
             num_workers=workers,
-            scheduler="processed",
+            scheduler=os.environ.get("CRASH_EVAL_SCHEDULER", "processed"),
             checkpoint_interval=interval,
             progressbar=False,
         )

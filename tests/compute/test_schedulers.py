@@ -12,10 +12,7 @@ from tensorlake.compute.schedulers import SerialScheduler, make_scheduler, regis
 from tensorlake.compute.worker import BlockResult, Task
 from tests.compute.transforms import content, create_schema, fail_on, make_rows
 
-UNKNOWN = (
-    "scheduler must be one of {names}, got 'spark'. (ray and dask are not available in "
-    "this version.)"
-)
+UNKNOWN = "scheduler must be one of {names}, got 'spark'."
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +59,7 @@ def _register_counting() -> list[Counting]:
 
 
 def test_the_built_in_schedulers_are_registered():
-    assert scheduler_names() == ("serial", "threaded", "processed")
+    assert scheduler_names() == ("serial", "threaded", "processed", "ray", "dask")
 
 
 def test_a_registered_scheduler_runs_the_eval_with_the_serial_result():
@@ -70,7 +67,7 @@ def test_a_registered_scheduler_runs_the_eval_with_the_serial_result():
     create_schema(reference)
     make_rows().eval(range(60), reference, progressbar=False)
     made = _register_counting()
-    assert scheduler_names() == ("serial", "threaded", "processed", "mine")
+    assert scheduler_names() == ("serial", "threaded", "processed", "ray", "dask", "mine")
     ds = tl.empty("mem://sched-mine", overwrite=True)
     create_schema(ds)
     report = make_rows().eval(range(60), ds, num_workers=1, scheduler="mine", progressbar=False)
@@ -107,11 +104,15 @@ def test_an_unknown_scheduler_is_an_error_listing_the_registered_ones():
     for workers in (0, 2):
         with pytest.raises(ValueError) as info:
             make_rows().eval(range(3), ds, num_workers=workers, scheduler="spark")
-        assert str(info.value) == UNKNOWN.format(names="('serial', 'threaded', 'processed')")
+        assert str(info.value) == UNKNOWN.format(
+            names="('serial', 'threaded', 'processed', 'ray', 'dask')"
+        )
     _register_counting()
     with pytest.raises(ValueError) as info:
         make_rows().eval(range(3), ds, num_workers=2, scheduler="spark")
-    assert str(info.value) == UNKNOWN.format(names="('serial', 'threaded', 'processed', 'mine')")
+    assert str(info.value) == UNKNOWN.format(
+        names="('serial', 'threaded', 'processed', 'ray', 'dask', 'mine')"
+    )
     assert len(ds.x) == 0
 
 

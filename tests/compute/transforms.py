@@ -6,6 +6,9 @@ forkserver import the transforms by name, as they would a user's.
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 
 import tensorlake as tl
@@ -13,6 +16,7 @@ import tensorlake as tl
 __all__ = [
     "content",
     "create_schema",
+    "die_once",
     "double_rows",
     "fail_on",
     "flip_rows",
@@ -80,3 +84,17 @@ def flip_rows(sample_in, sample_out):
 @tl.compute
 def skip_everything(i, sample_out):
     raise ValueError(f"item {i} is bad")
+
+
+@tl.compute
+def die_once(i, sample_out, marker, at):
+    """``make_rows``, but the worker process that first meets item ``at`` is killed
+    (``marker``, a file created exclusively, makes it happen once across retries)."""
+    if i == at:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    make_rows.__wrapped__(i, sample_out)

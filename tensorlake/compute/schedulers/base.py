@@ -72,6 +72,7 @@ class SchedulerContext:
     input_dataset: Any  # the input Dataset when data_in is one, else None
     progress: Callable[[int], None]
     stored: Callable[[int, str | None], None]
+    client: Any = None  # eval(client=...): the cluster's client, for schedulers that take one
 
     def run(self, task: Task, should_stop: Callable[[], bool] = _never) -> BlockResult:
         """Run the block ``task`` in this process, on the writer's storage (what the

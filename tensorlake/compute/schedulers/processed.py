@@ -23,9 +23,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
-import cloudpickle
-
 from tensorlake import config
+from tensorlake.compute.cluster import dump_stages
 from tensorlake.compute.process_worker import (
     NOT_STORED,
     PROGRESS,
@@ -37,7 +36,7 @@ from tensorlake.compute.schedulers.base import SchedulerContext
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task
 from tensorlake.engine.lock.heartbeat import heartbeat_paused
 
-__all__ = ["ProcessScheduler"]
+__all__ = ["ProcessScheduler", "main_not_rerun"]
 
 # what a forkserver imports once, so that each worker it forks starts with them
 _PRELOAD = ["numpy", "tensorlake", "tensorlake.compute.process_worker"]
@@ -102,7 +101,7 @@ def _start_processes(
         context = _context()
         fork = context.get_start_method() == "fork"
         if not fork:
-            job = dataclasses.replace(job, stages=_dump(stages), environ=dict(os.environ))
+            job = dataclasses.replace(job, stages=dump_stages(stages), environ=dict(os.environ))
         progress_reader, progress_writer = context.Pipe(duplex=False)
         executor = ProcessPoolExecutor(
             num_workers,
@@ -110,7 +109,7 @@ def _start_processes(
             initializer=init_process,
             initargs=(job, progress_writer, os.getpid(), stages if fork else None),
         )
-        with _main_not_rerun(), warnings.catch_warnings():
+        with main_not_rerun(), warnings.catch_warnings():
             # Python 3.12+ warns on fork when native threads (BLAS pools) exist; no
             # Python thread runs here, and native pools are fork-safe
             warnings.filterwarnings(
@@ -121,18 +120,8 @@ def _start_processes(
     return executor, (progress_reader, progress_writer)
 
 
-def _dump(stages: list[Stage]) -> bytes:
-    try:
-        return cloudpickle.dumps(stages)
-    except Exception as err:
-        raise TypeError(
-            f"The transform or its arguments cannot be sent to worker processes ({err}). "
-            "Use scheduler='threaded', or pass picklable arguments."
-        ) from err
-
-
 @contextlib.contextmanager
-def _main_not_rerun() -> Iterator[None]:
+def main_not_rerun() -> Iterator[None]:
     """Start processes without the child importing the caller's ``__main__`` again.
 
     spawn and forkserver children re-run the main script (as ``__mp_main__``) so that

@@ -1,7 +1,9 @@
 """The scheduler registry: ``eval(scheduler=name)`` -> the factory that makes it.
 
-The built-in schedulers are registered here; another one (Ray, Dask, a cluster's own)
-is a module that calls ``register_scheduler``, with no edit to the eval loop.
+The built-in schedulers (serial, threaded, processed, ray, dask) are registered here;
+another one (a cluster's own) is a module that calls ``register_scheduler``, with no
+edit to the eval loop. The ray and dask modules import their engine only when an eval
+makes their scheduler.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import threading
 
 from tensorlake.compute.schedulers.base import Scheduler, SchedulerContext, SchedulerFactory
+from tensorlake.compute.schedulers.dask_scheduler import DaskScheduler
 from tensorlake.compute.schedulers.processed import ProcessScheduler
+from tensorlake.compute.schedulers.ray_scheduler import RayScheduler
 from tensorlake.compute.schedulers.serial import SerialScheduler
 from tensorlake.compute.schedulers.threaded import ThreadedScheduler
 
@@ -25,8 +29,11 @@ _factories: dict[str, SchedulerFactory] = {
     "serial": SerialScheduler,
     "threaded": ThreadedScheduler,
     "processed": ProcessScheduler,
+    "ray": RayScheduler,
+    "dask": DaskScheduler,
 }
-_in_other_processes = {"processed"}  # their blocks cannot see this process's memory
+# their blocks cannot see this process's memory
+_in_other_processes = {"processed", "ray", "dask"}
 _register_lock = threading.Lock()
 
 
@@ -91,10 +98,7 @@ def scheduler_factory(name: str) -> SchedulerFactory:
     there is none."""
     factory = _factories.get(name) if isinstance(name, str) else None
     if factory is None:
-        raise ValueError(
-            f"scheduler must be one of {scheduler_names()}, got {name!r}. (ray and dask "
-            "are not available in this version.)"
-        )
+        raise ValueError(f"scheduler must be one of {scheduler_names()}, got {name!r}.")
     return factory
 
 
