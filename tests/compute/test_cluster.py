@@ -173,10 +173,15 @@ def test_dask_takes_the_client_it_is_given(engine, target, reference):
     import distributed
 
     ds = target()
-    with pytest.raises(TypeError, match="distributed.Client"):
+    with pytest.raises(TypeError, match=r"distributed\.Client"):
         make_rows().eval(ITEMS, ds, num_workers=2, scheduler="dask", client="localhost:8786")
     make_rows().eval(
-        ITEMS, ds, num_workers=2, scheduler="dask", client=distributed.get_client(), progressbar=False
+        ITEMS,
+        ds,
+        num_workers=2,
+        scheduler="dask",
+        client=distributed.get_client(),
+        progressbar=False,
     )
     assert content(ds) == reference
 
@@ -197,8 +202,16 @@ def test_a_killed_driver_leaves_the_last_checkpoint_and_resume_finishes(
     stderr = tmp_path / "stderr.txt"
     with open(stderr, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(ce.__file__)), url, json.dumps(s3_creds), str(N), "2"]
-            + [str(INTERVAL), "40"],
+            [
+                sys.executable,
+                str(Path(ce.__file__)),
+                url,
+                json.dumps(s3_creds),
+                str(N),
+                "2",
+                str(INTERVAL),
+                "40",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
