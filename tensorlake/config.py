@@ -13,10 +13,12 @@ from tensorlake.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_GC_GRACE",
     "START_METHODS",
     "cache_bytes",
     "chunk_size",
     "direct_write_min_bytes",
+    "gc_grace",
     "home",
     "html_preview_rows",
     "io_threads",
@@ -93,6 +95,28 @@ def lock_lease() -> float:
             f"TENSORLAKE_LOCK_LEASE must be a positive number of seconds, got {raw!r}"
         )
     return lease
+
+
+DEFAULT_GC_GRACE = 300.0
+"""Seconds a superseded object stays readable (see ``gc_grace``)."""
+
+
+def gc_grace() -> float:
+    """Seconds an object stays stored after the last manifest naming it was superseded
+    (``TENSORLAKE_GC_GRACE``, default 300): a reader that opened the older manifest can
+    read it that long after a writer moved on. Flushes and ``gc()`` delete only
+    garbage older than this; 0 deletes it at once (for a dataset no other process reads).
+    """
+    raw = os.environ.get("TENSORLAKE_GC_GRACE")
+    if raw is None or raw == "":
+        return DEFAULT_GC_GRACE
+    try:
+        grace = float(raw)
+    except ValueError:
+        raise ConfigError(f"TENSORLAKE_GC_GRACE must be a number of seconds, got {raw!r}") from None
+    if not 0 <= grace < float("inf"):
+        raise ConfigError(f"TENSORLAKE_GC_GRACE must be >= 0 seconds, got {raw!r}")
+    return grace
 
 
 def home() -> Path:

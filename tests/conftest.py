@@ -68,6 +68,9 @@ def aws_test_env() -> Iterator[None]:
             mp.delenv(name, raising=False)
         for name, value in _FAKE_AWS_ENV.items():
             mp.setenv(name, value)
+        # garbage deleted at once, as tests of deletion expect; tests of the grace
+        # period (tests/engine/concurrency) set it themselves
+        mp.setenv("TENSORLAKE_GC_GRACE", "0")
         yield
 
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from tensorlake import config
 from tensorlake.engine.core.delete import delete_dataset
+from tensorlake.engine.core.garbage import GarbageBin, write_record
 from tensorlake.engine.core.names import check_name, parents
 from tensorlake.engine.core.state import BranchState
 from tensorlake.engine.format import records
@@ -34,13 +36,22 @@ from tensorlake.engine.tensor.engine import TensorEngine
 from tensorlake.engine.tensor.update import update_column
 from tensorlake.errors import (
     DatasetError,
+    FormatError,
     PastVersionError,
     ReadOnlyError,
+    StorageError,
     TensorNotFoundError,
+    VersionError,
 )
 from tensorlake.storage import Storage
 
 __all__ = ["DatasetCore"]
+
+_OPEN_ATTEMPTS = 4  # reads of a branch that keeps moving under a reader
+
+
+class _BranchMoved(Exception):
+    """The branch's head changed while its state was read: read it again."""
 
 
 class DatasetCore:
@@ -74,6 +85,8 @@ class DatasetCore:
         self.settings: dict[str, Any] = {}
         self.engines: dict[str, TensorEngine] = {}
         self._garbage: list[str] = []  # chunks of deleted tensors, removed after the manifest
+        # objects no stored manifest names any more, deleted once past the grace
+        self.bin = GarbageBin()
         self._batch_depth = 0
         self.deleted = False  # set by delete(): no write may recreate objects
         if commit_id is None:
@@ -99,10 +112,39 @@ class DatasetCore:
         return self.state.changes
 
     def open_branch(self, branch: str) -> None:
-        """Check out ``branch`` as storage holds it: its head commit and staged changes."""
+        """Check out ``branch`` as storage holds it: its head commit and staged changes.
+
+        A writer in another process may replace the branch's manifest while it is read
+        here: an object it names then found missing is read again from the branch's new
+        state (up to a few times), never reported as damage while the branch moves."""
+        for attempt in range(_OPEN_ATTEMPTS):
+            seen: list[Any] = []
+            try:
+                self._open_branch(branch, seen)
+                return
+            except _BranchMoved:
+                continue
+            except (FormatError, VersionError):
+                if attempt == _OPEN_ATTEMPTS - 1 or self._branch_version(branch) == seen:
+                    raise  # the branch did not move: the objects really are missing
+        self._open_branch(branch, [], settle=False)  # it kept moving: take a state as read
+
+    def _branch_version(self, branch: str) -> list[Any]:
+        """The branch's head and staged manifest as stored now (did it move?)."""
         head = records.read_head(self.storage, branch)
+        staged = records.current_staging(self.storage, branch, head)
+        return [head, staged.manifest if staged is not None else None]
+
+    def _open_branch(self, branch: str, seen: list[Any], settle: bool = True) -> None:
+        head = records.read_head(self.storage, branch)
+        seen.append(head)
         committed = records.read_commit(self.storage, head).manifest
         staged = records.current_staging(self.storage, branch, head)
+        seen.append(staged.manifest if staged is not None else None)
+        if settle and staged is None and records.read_head(self.storage, branch) != head:
+            # a commit moved the branch and dropped its staging object between our reads:
+            # the head read first is older than what the branch held a moment ago
+            raise _BranchMoved
         current = staged.manifest if staged is not None else committed
         self._install(
             self.store.load(current),
@@ -170,6 +212,7 @@ class DatasetCore:
         if read_only:
             self.flush()
             self.writer.wait()
+            self.keep_garbage_record()
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None
@@ -433,18 +476,59 @@ class DatasetCore:
         self.state = self.state.evolve(dirty=False)
 
     def delete_garbage(self, old_segments: frozenset[str]) -> None:
-        """Delete superseded chunks and ``old_segments``, except what the stored state
-        names; only call once no stored manifest names them."""
-        garbage = self.take_garbage(old_segments)
-        if garbage:
-            self.storage.delete_many(garbage)
+        """Discard superseded chunks and ``old_segments``, except what the stored state
+        names (only call once no stored manifest names them), and delete the garbage
+        past its grace."""
+        self.discard(self.take_garbage(old_segments))
+        self.collect()
+
+    def discard(self, garbage: list[str]) -> None:
+        """Objects no stored manifest names any more: deleted once past the grace
+        (``garbage.py``; at once with a grace of 0). Safe from any thread."""
+        if not garbage:
+            return
+        if config.gc_grace() > 0:
+            self.bin.add(garbage)
+            return
+        self.storage.delete_many(garbage)
+        self.store.forget(garbage)
+
+    def collect(self, grace: float | None = None) -> list[str]:
+        """Delete the discarded objects past ``grace`` (default: the configured grace)
+        that the stored state does not name again; return their keys."""
+        grace = config.gc_grace() if grace is None else grace
+        due = self.bin.due(grace)
+        if not due:
+            return []
+        state = self.state
+        named = state.staging_segments | state.commit_segments  # a segment named again
+        gone = [k for k in due if k not in named]
+        if gone:
+            self.storage.delete_many(gone)
+            self.store.forget(gone)
+        self.bin.forget(due)
+        return gone
+
+    def keep_garbage_record(self) -> None:
+        """Store what the bin holds as a garbage record, so that ``gc`` in any process
+        knows since when it is garbage (a writer closing, before its grace is over)."""
+        if self.read_only or self.deleted or not len(self.bin):
+            return
+        try:
+            self.collect()
+            write_record(self.storage, self.bin.entries())
+            self.bin.clear()
+        except StorageError:  # unrecorded garbage is found by gc all the same, later
+            pass
 
     def take_garbage(self, old_segments: frozenset[str]) -> list[str]:
         """The keys ``delete_garbage`` deletes (and forget them)."""
         garbage, self._garbage = self._garbage, []
         garbage += [k for e in self.engines.values() for k in e.take_garbage()]
         state = self.state
-        garbage += sorted(old_segments - state.staging_segments - state.commit_segments)
+        named = state.staging_segments | state.commit_segments
+        self.bin.forget(named)  # a segment discarded before, named again: no garbage
+        garbage += sorted(old_segments - named)
         return garbage
 
     def manifest(self) -> Manifest:
@@ -467,6 +551,7 @@ class DatasetCore:
             pass
         self.state = self.state.evolve(dirty=False)  # what was not flushed is dropped
         delete_dataset(self.storage)
+        self.bin.clear()
         self.deleted = True
         if self.lock is not None:
             self.lock.release()
@@ -477,6 +562,7 @@ class DatasetCore:
             self.flush()
         finally:
             self.writer.close()
+            self.keep_garbage_record()
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None

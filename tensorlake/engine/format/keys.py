@@ -9,6 +9,7 @@
     tables/<hash>                a segment of a tensor's chunk table, stored once
     tensors/<tensor>/chunks/<id> a chunk: rows of one tensor, never rewritten
     lock, lock.takeover          the writer lock and the guard of its takeover
+    garbage/<time>-<id>.msgpack  objects no manifest names any more, and since when
     views/<id>.msgpack           a saved view: its rows and the commit it was taken at
     views/<id>/...               an optimized saved view: a dataset of its own, nested
 
@@ -22,6 +23,7 @@ import hashlib
 __all__ = [
     "COMMITS_PREFIX",
     "DATASET_META_KEY",
+    "GARBAGE_PREFIX",
     "LOCK_KEY",
     "REFS_PREFIX",
     "SEGMENTS_PREFIX",
@@ -34,6 +36,7 @@ __all__ = [
     "chunk_prefix",
     "commit_id_of",
     "commit_key",
+    "garbage_key",
     "is_chunk_key",
     "ref_key",
     "segment_key",
@@ -50,6 +53,7 @@ STAGING_PREFIX = "staging/"
 SEGMENTS_PREFIX = "tables/"
 TENSORS_PREFIX = "tensors/"
 VIEWS_PREFIX = "views/"
+GARBAGE_PREFIX = "garbage/"
 LOCK_KEY = "lock"
 """The key of the writer lock object, at the dataset root."""
 TAKEOVER_KEY = "lock.takeover"
@@ -63,6 +67,11 @@ def commit_key(commit_id: str) -> str:
 def commit_id_of(key: str) -> str:
     """The commit id a ``commit_key`` names."""
     return key[len(COMMITS_PREFIX) : -len(_COMMIT_SUFFIX)]
+
+
+def garbage_key(name: str) -> str:
+    """A garbage record (``engine/core/garbage.py``): superseded objects and their times."""
+    return f"{GARBAGE_PREFIX}{name}{_COMMIT_SUFFIX}"
 
 
 def ref_key(branch: str) -> str:

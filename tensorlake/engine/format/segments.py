@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,6 +53,10 @@ class ManifestStore:
             for key, part in new.items():
                 self.storage.put(key, part)
         self._stored.update(new)
+
+    def forget(self, deleted: Iterable[str]) -> None:
+        """Segments deleted from storage: a manifest naming one again stores it again."""
+        self._stored.difference_update(deleted)
 
     def load(self, d: dict[str, Any]) -> Manifest:
         if any("chunks" in t for t in d.get("tensors", ())):  # format 1: tables inline

@@ -69,7 +69,8 @@ class PreparedCommit:
     segments: dict[str, bytes]
     commit: bytes
     staged: bool  # a staging object continues the previous commit: deleted after
-    garbage: list[str]  # deleted once the commit is stored
+    garbage: list[str]  # discarded once the commit is stored (deleted after the grace)
+    discard: Callable[[list[str]], None]  # DatasetCore.discard
 
     def store(self) -> None:
         self.chunks_stored()
@@ -86,7 +87,7 @@ class PreparedCommit:
             if self.staged:
                 records.delete_staging(self.storage, self.branch)
             if self.garbage:
-                self.storage.delete_many(self.garbage)
+                self.discard(self.garbage)
 
 
 def prepare_commit(
@@ -149,4 +150,5 @@ def prepare_commit(
         commit_bytes,
         state.staged,
         garbage,
+        core.discard,
     )
