@@ -138,7 +138,7 @@ def build(path: Path, rows: int, commits: int, tensors: int = TENSORS, seed: int
 # -- measuring, in a fresh process ----------------------------------------------------
 
 
-def _counting_storage_class() -> type:
+def _counting_storage_class() -> Any:
     """A local storage that counts the bytes gets return and puts store (the scheme
     ``benchcount://<abs path>``, registered in the measured process only)."""
     from tensorlake.storage import LocalStorage
@@ -240,7 +240,7 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         ds.commit("one chunk")
         value = time.perf_counter() - t
         written = counting.written - before[1]
-        ds.close() if hasattr(ds, "close") else None
+        ds.close()
         return {"s": value, "written": written}
     raise ValueError(f"unknown op {op!r}")
 
@@ -325,7 +325,7 @@ def rows_for(spans: list[int]) -> list[Row]:
         Row("commit_s", "commit after one new chunk", "ms", limit=200),
         Row("commit_written", "  bytes written by it", "B", flat=2),
         Row("checkout_s", "checkout the first commit", "ms", limit=200),
-        Row("checkout_read", "  bytes read by it", "B", flat=3),
+        Row("checkout_read", "  bytes read by it (that version's manifest)", "B"),
     ]
     for d in spans:
         out.append(Row(f"diff{d}_s", f"diff of commits {d} apart", "ms"))
@@ -349,7 +349,7 @@ def report(results: dict[int, dict[str, Figure]], spans: list[int]) -> tuple[str
     every target passed."""
     scales = sorted(results)
     lines = []
-    head = f"{'figure':34}" + "".join(f"{f'{s:,} rows':>18}" for s in scales)
+    head = f"{'figure':46}" + "".join(f"{f'{s:,} rows':>18}" for s in scales)
     lines.append(head + f"  {'target':38}verdict")
     ok = True
     for row in rows_for(spans):
@@ -367,7 +367,7 @@ def report(results: dict[int, dict[str, Figure]], spans: list[int]) -> tuple[str
             verdicts.append(ratio <= row.flat)
         verdict = "" if not verdicts else ("PASS" if all(verdicts) else "FAIL")
         ok = ok and all(verdicts)
-        lines.append(f"{row.label:34}{cells}  {'; '.join(targets):38}{verdict}")
+        lines.append(f"{row.label:46}{cells}  {'; '.join(targets):38}{verdict}")
     lines.append("")
     lines.append("run by run (in order):")
     for row in rows_for(spans):

@@ -1,4 +1,8 @@
-"""Storing manifests: each chunk-table segment once, under the hash of its bytes."""
+"""Storing manifests: each chunk-table segment once, under the hash of its bytes.
+
+A manifest loads with lazy tables (``ChunkTable.lazy``): each tensor's last segment is
+read (all tensors' at once), the others when a use of the table needs them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tensorlake.engine.format.chunk_table import ChunkTable
-from tensorlake.engine.format.keys import segment_key
 from tensorlake.engine.format.manifest import Manifest
 from tensorlake.errors import FormatError, KeyNotFoundError
 from tensorlake.storage import Storage
@@ -35,9 +38,9 @@ class ManifestStore:
         new: dict[str, bytes] = {}
         for name, state in manifest.tensors.items():
             keys = []
-            for part in state.table.segments():
-                key = segment_key(part)
-                if key not in self._stored:
+            for key, part in state.table.stored_segments():
+                # (no bytes: a segment of a table read from storage, unchanged since)
+                if part is not None and key not in self._stored:
                     new[key] = part
                 keys.append(key)
             segments[name] = keys
@@ -63,7 +66,17 @@ class ManifestStore:
             tables = {t["meta"]["name"]: ChunkTable.from_dict(t["chunks"]) for t in d["tensors"]}
             return Manifest.from_dict(d, tables)
         keys = Manifest.segment_keys(d)
-        wanted = sorted({k for ks in keys.values() for k in ks})
+        lasts = self._fetch(sorted({ks[-1] for ks in keys.values() if ks}))
+        tables = {
+            name: ChunkTable.lazy(
+                ks, lasts[ks[-1]] if ks else b"", self._fetch, f"Table segment of '{name}'"
+            )
+            for name, ks in keys.items()
+        }
+        return Manifest.from_dict(d, tables)
+
+    def _fetch(self, wanted: list[str]) -> dict[str, bytes]:
+        """Stored segments by key (concurrently on remote storage)."""
         try:
             parts = dict(self.storage.get_many(wanted))
         except KeyNotFoundError as err:
@@ -72,11 +85,7 @@ class ManifestStore:
                 key=err.key,
             ) from err
         self._stored.update(parts)
-        tables = {
-            name: ChunkTable.from_segments([parts[k] for k in ks], f"Table segment of '{name}'")
-            for name, ks in keys.items()
-        }
-        return Manifest.from_dict(d, tables)
+        return parts
 
 
 def segment_set(stored_manifest: dict[str, Any]) -> frozenset[str]:

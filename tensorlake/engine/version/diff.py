@@ -30,63 +30,99 @@ class _Version:
     working: bool = False
 
 
-def _stored(core: DatasetCore, ref: str) -> _Version:
+class _Commits:
+    """The commit objects one diff reads, each read once."""
+
+    def __init__(self, core: DatasetCore) -> None:
+        self._storage = core.storage
+        self._read: dict[str, records.StoredVersion] = {}
+
+    def __call__(self, commit_id: str) -> records.StoredVersion:
+        stored = self._read.get(commit_id)
+        if stored is None:
+            stored = self._read[commit_id] = records.read_commit(self._storage, commit_id)
+        return stored
+
+    def lengths(self, commit_id: str) -> dict[str, int]:
+        manifest = self(commit_id).manifest
+        return {t["meta"]["name"]: int(t["meta"]["length"]) for t in manifest["tensors"]}
+
+    def parent(self, commit_id: str) -> str | None:
+        commit = self(commit_id).commit
+        return commit.parent if commit else None
+
+
+def _stored(core: DatasetCore, commits: _Commits, ref: str) -> _Version:
     branch, commit_id = refs.resolve_ref(core.storage, ref)
     label = f"{ref} ({commit_id[:12]})" if branch else commit_id[:12]
-    return _Version(label, commit_id, _lengths(core, commit_id), Changes())
+    return _Version(label, commit_id, commits.lengths(commit_id), Changes())
 
 
-def _lengths(core: DatasetCore, commit_id: str) -> dict[str, int]:
-    manifest = records.read_commit(core.storage, commit_id).manifest
-    return {t["meta"]["name"]: int(t["meta"]["length"]) for t in manifest["tensors"]}
-
-
-def _working(core: DatasetCore) -> _Version:
+def _working(core: DatasetCore, commits: _Commits) -> _Version:
     if core.detached:
         return _Version(
-            core.commit_id[:12], core.commit_id, _lengths(core, core.commit_id), Changes()
+            core.commit_id[:12], core.commit_id, commits.lengths(core.commit_id), Changes()
         )
     lengths = {name: e.num_rows for name, e in core.engines.items()}
     label = f"the current state of '{core.branch}'"
     return _Version(label, core.commit_id, lengths, core.changes, working=True)
 
 
-def _ancestry(core: DatasetCore, commit_id: str) -> list[tuple[str, Changes]]:
-    """``(commit id, its changes)`` from ``commit_id`` back to the root."""
-    out = []
-    current: str | None = commit_id
-    while current is not None:
-        stored = records.read_commit(core.storage, current)
-        out.append((current, stored.changes))
-        current = stored.commit.parent if stored.commit else None
-    return out
+def _head(core: DatasetCore, commits: _Commits) -> _Version:
+    label = f"{core.commit_id[:12]} (head of '{core.branch}')"
+    return _Version(label, core.commit_id, commits.lengths(core.commit_id), Changes())
+
+
+Chain = list[tuple[str, Changes]]
+
+
+def _to_common_ancestor(commits: _Commits, a: str, b: str) -> tuple[Chain, Chain, str | None]:
+    """``(commit id, its changes)`` from ``a`` and from ``b`` back to their nearest common
+    ancestor (included), and that ancestor (None: no shared history).
+
+    Both histories are walked back one commit at a time in turn, and the walk stops at
+    the first commit one side reaches that the other has passed. Each commit has one
+    parent, so that commit is the nearest common ancestor: a diff reads the commits
+    between its sides and their ancestor (on the shorter side at most as many again),
+    not the whole history back to the root.
+    """
+    chains: tuple[Chain, Chain] = ([], [])
+    passed: tuple[dict[str, int], dict[str, int]] = ({}, {})  # commit id -> place in chain
+    current: list[str | None] = [a, b]
+    while current[0] is not None or current[1] is not None:
+        for side in (0, 1):
+            commit_id = current[side]
+            if commit_id is None:
+                continue
+            chains[side].append((commit_id, commits(commit_id).changes))
+            other = 1 - side
+            if commit_id in passed[other]:
+                del chains[other][passed[other][commit_id] + 1 :]
+                return chains[0], chains[1], commit_id
+            passed[side][commit_id] = len(chains[side]) - 1
+            current[side] = commits.parent(commit_id)
+    return chains[0], chains[1], None
 
 
 def diff(core: DatasetCore, a: str | None = None, b: str | None = None) -> dict[str, Any]:
     """Changes on each side since the common ancestor of versions ``a`` and ``b``.
 
     ``a`` defaults to the head commit and ``b`` to the current state (uncommitted changes
-    included), so ``diff()`` shows what a commit would record.
+    included), so ``diff()`` shows what a commit would record. What it reads grows with
+    the commits between the sides and their ancestor, not with the whole history.
     """
-    side_a = _stored(core, a) if a is not None else _head(core)
-    side_b = _stored(core, b) if b is not None else _working(core)
-    chain_a = _ancestry(core, side_a.commit_id)
-    chain_b = _ancestry(core, side_b.commit_id)
-    ids_a = [c for c, _ in chain_a]
-    base = next((c for c, _ in chain_b if c in set(ids_a)), None)
+    commits = _Commits(core)
+    side_a = _stored(core, commits, a) if a is not None else _head(core, commits)
+    side_b = _stored(core, commits, b) if b is not None else _working(core, commits)
+    chain_a, chain_b, base = _to_common_ancestor(commits, side_a.commit_id, side_b.commit_id)
     if base is None:
         raise VersionError(f"{side_a.label} and {side_b.label} share no history.")
-    base_lengths = _lengths(core, base)
+    base_lengths = commits.lengths(base)
     return {
         "base": base,
         "a": {"version": side_a.label, **_side(side_a, chain_a, base, base_lengths)},
         "b": {"version": side_b.label, **_side(side_b, chain_b, base, base_lengths)},
     }
-
-
-def _head(core: DatasetCore) -> _Version:
-    label = f"{core.commit_id[:12]} (head of '{core.branch}')"
-    return _Version(label, core.commit_id, _lengths(core, core.commit_id), Changes())
 
 
 def _side(
