@@ -188,13 +188,13 @@ def _kill_at_random(
 
 
 def _head_number(ds: Any) -> int:
-    message = ds.commits[0]["message"]
-    return 0 if message is None else int(message.split()[1])
+    listed = ds.commits  # the root commit is not listed
+    return int(listed[0]["message"].split()[1]) if listed else 0
 
 
 def _assert_log(ds: Any, head: int) -> None:
     messages = [c["message"] for c in ds.commits]
-    assert messages == [f"commit {j}" for j in range(head, 0, -1)] + [None]
+    assert messages == [f"commit {j}" for j in range(head, 0, -1)]
 
 
 def _assert_state(ds: Any, state: cw.State) -> None:

@@ -159,12 +159,13 @@ def test_damaged_manifests_are_reported_by_their_keys(storage_target):
 def test_a_missing_commit_is_reported_with_what_names_it(storage_target):
     ds = _healthy(storage_target)
     storage = storage_target.open()
-    first = [c["commit"] for c in ds.commits][-2]  # the one after the root commit
+    first = ds.commits[-1]["commit"]  # the first commit (the root is not listed)
     storage.delete(keys.commit_key(first))
     report = ds.verify()
     (problem,) = report.problems
     assert problem.key == keys.commit_key(first)
-    assert problem.message.startswith("missing (named by commits/")
+    # main is checked first (branches in creation order), whose head it is
+    assert problem.message == "missing (the head of refs/heads/main)"
 
 
 def test_a_bad_branch_pointer_is_reported(storage_target):

@@ -82,7 +82,7 @@ def test_the_version_commands_through_the_entry_point(path):
     assert info["rows"] == 11 and [t["name"] for t in info["tensors"]] == ["x"]
     assert info["tensors"][0]["dtype"] == "int64" and info["branch"] == "main"
     log = _json("log", path)
-    assert [c["message"] for c in log] == ["ten", None]
+    assert [c["message"] for c in log] == ["ten"]  # the root commit is not listed
     assert log[0]["time"].startswith(str(time.localtime().tm_year))  # ISO times
     diff = _json("diff", path)  # the uncommitted changes
     assert diff["b"]["tensors"]["x"]["rows_added"] == [10, 11]
@@ -96,9 +96,9 @@ def test_the_version_commands_through_the_entry_point(path):
     created = _run("branch", path, "dev")
     assert created.returncode == 0 and f"created branch 'dev' at commit {eleven}" in created.stdout
     assert _json("branch", path) == [
-        {"name": "dev", "commit": eleven},
         {"name": "main", "commit": eleven},
-    ]
+        {"name": "dev", "commit": eleven},
+    ]  # in creation order, as Deep Lake lists them
     _append(f"{path}@dev", 11)  # stored on dev, not committed
     assert _run("commit", f"{path}@dev", "-m", "on dev").returncode == 0
     diff = _json("diff", path, "main", "dev")
@@ -110,7 +110,7 @@ def test_the_version_commands_through_the_entry_point(path):
     assert "rows=12" in shown.stdout
     started = _run("checkout", path, "relabel", "-b")
     assert started.returncode == 0 and "created branch 'relabel'" in started.stdout
-    assert tl.load(path).branches == ["dev", "main", "relabel"]
+    assert tl.load(path).branches == ["main", "dev", "relabel"]
 
     _append(path, 99)
     reset = _run("reset", path)
@@ -222,7 +222,7 @@ def test_a_branch_is_not_started_over_uncommitted_changes(capsys, path):
     code, _, err = _main(capsys, "branch", path, "dev")
     assert code == 1 and "uncommitted changes" in err and "tensorlake reset" in err
     assert tl.load(path).branches == ["main"]
-    assert [c["message"] for c in tl.load(path).commits] == ["ten", None]  # nothing committed
+    assert [c["message"] for c in tl.load(path).commits] == ["ten"]  # nothing committed
     code, _, err = _main(capsys, "checkout", path, "dev", "-b")
     assert code == 1 and tl.load(path).branches == ["main"]
 
@@ -344,6 +344,6 @@ def test_s3_paths_take_endpoint_url(capsys, s3_bucket, s3_creds, s3_server):
     assert code == 0, err
     assert json.loads(out)["ok"] and json.loads(out)["chunks"] == 1
     code, out, _ = _main(capsys, "log", url, "--endpoint-url", s3_server, "--json")
-    assert [c["message"] for c in json.loads(out)] == ["three", None]
+    assert [c["message"] for c in json.loads(out)] == ["three"]
     code, out, _ = _main(capsys, "delete", url, "--endpoint-url", s3_server, "--yes")
     assert code == 0 and not tl.exists(url, creds=s3_creds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,10 @@ __all__ = [
     "Commit",
     "StoredVersion",
     "commit_bytes",
+    "create_branch",
     "current_staging",
     "decode_commit",
+    "delete_branch",
     "delete_staging",
     "list_branches",
     "list_commit_ids",
@@ -40,6 +43,14 @@ __all__ = [
 ]
 
 DEFAULT_BRANCH = "main"
+
+_CREATED_PREFIX = "refs/created/"
+"""``refs/created/<branch>``: when the branch was created (nanoseconds since the epoch,
+ASCII), the order ``list_branches`` gives; beside ``keys.REFS_PREFIX``."""
+
+
+def _created_key(branch: str) -> str:
+    return _CREATED_PREFIX + branch
 
 
 def new_commit_id() -> str:
@@ -136,8 +147,40 @@ def write_head(storage: Storage, branch: str, commit_id: str) -> None:
     storage.put(keys.ref_key(branch), commit_id.encode())
 
 
+def create_branch(storage: Storage, branch: str, commit_id: str) -> None:
+    """Start ``branch`` at ``commit_id``: its creation time (``refs/created/<branch>``,
+    nanoseconds as ASCII), then its head. A crash between the two leaves a record
+    without a branch, which ``list_branches`` ignores and the next creation replaces."""
+    storage.put(_created_key(branch), str(time.time_ns()).encode())
+    write_head(storage, branch, commit_id)
+
+
+def delete_branch(storage: Storage, branch: str) -> None:
+    """Remove ``branch``'s head (the branch is gone from then on), then its creation time."""
+    storage.delete(keys.ref_key(branch))
+    storage.delete(_created_key(branch))
+
+
 def list_branches(storage: Storage) -> list[str]:
-    return [k[len(keys.REFS_PREFIX) :] for k in storage.list(keys.REFS_PREFIX)]
+    """The branches in the order they were created, ``main`` first, as Deep Lake lists
+    them. Branches without a creation time (made before tensorlake recorded it, or
+    pulled from a registry) come after ``main``, by name."""
+    names = [k[len(keys.REFS_PREFIX) :] for k in storage.list(keys.REFS_PREFIX)]
+    if len(names) < 2:
+        return names
+    present = set(names)
+    recorded = [k for k in storage.list(_CREATED_PREFIX) if k[len(_CREATED_PREFIX) :] in present]
+    created = {
+        k[len(_CREATED_PREFIX) :]: _created_ns(data) for k, data in storage.get_many(recorded)
+    }
+    return sorted(names, key=lambda b: (b != DEFAULT_BRANCH, created.get(b, 0), b))
+
+
+def _created_ns(data: bytes) -> int:
+    try:
+        return int(data)
+    except ValueError:  # a damaged record: ordered as if it had none
+        return 0
 
 
 def read_staging(storage: Storage, branch: str) -> StoredVersion | None:

@@ -25,7 +25,7 @@ def checkout(core: DatasetCore, ref: str, create: bool = False) -> str:
             raise VersionError(f"Branch '{ref}' already exists; checkout('{ref}') to use it.")
         if not core.detached and core.state.has_head_changes:
             commit(core, f"Auto-commit before checkout to new branch '{ref}'")
-        records.write_head(core.storage, ref, core.commit_id)
+        records.create_branch(core.storage, ref, core.commit_id)
         core.open_branch(ref)
         return core.commit_id
     branch, commit_id = refs.resolve_ref(core.storage, ref)
@@ -63,5 +63,5 @@ def delete_branch(core: DatasetCore, name: str) -> None:
         )
     records.read_head(core.storage, name)  # raises if there is no such branch
     records.delete_staging(core.storage, name)
-    core.storage.delete(keys.ref_key(name))
+    records.delete_branch(core.storage, name)
     gc(core)
