@@ -998,6 +998,40 @@ class Dataset:
             decode_method=decode_method,
         )
 
+    def to_ray(
+        self,
+        tensors: Sequence[str] | str | None = None,
+        decode_method: dict[str, str] | None = None,
+    ) -> Any:
+        """The rows as a ``ray.data.Dataset`` (a column per tensor, and ``index``: each
+        row's index in the dataset), read in parallel by Ray's workers, one task per
+        stored chunk. The dataset must be stored where the workers reach it (local disk
+        or S3) and flushed.
+
+        Example::
+
+            images = ds.to_ray(["images"]).map_batches(embed, batch_size=64)
+        """
+        return integration("ray_dataset", extra="ray").to_ray(self, tensors, decode_method)
+
+    def to_dask(
+        self,
+        tensors: Sequence[str] | str | None = None,
+        as_bag: bool = False,
+        decode_method: dict[str, str] | None = None,
+    ) -> Any:
+        """``{tensor: dask.array.Array}``, each chunked along the tensor's stored chunks
+        (tensors of fixed-shape rows), or with ``as_bag`` a ``dask.bag.Bag`` of row dicts.
+        The dataset must be stored where the workers reach it (local disk or S3).
+
+        Example::
+
+            mean = ds.to_dask(["embeddings"])["embeddings"].mean(axis=0).compute()
+        """
+        return integration("dask_dataset", extra="dask").to_dask(
+            self, tensors, as_bag, decode_method
+        )
+
     # -- display ----------------------------------------------------------------------
     def summary(self) -> None:
         """Print a table of tensors: htype, shape, dtype, compression."""
