@@ -34,6 +34,7 @@ from tensorlake.engine.links.sample import link
 from tensorlake.engine.version.verify_report import VerifyReport
 from tensorlake.errors import (
     AllSamplesSkippedError,
+    ConditionalWritesError,
     ConfigError,
     DatasetArgumentError,
     DatasetError,
@@ -78,6 +79,7 @@ from tensorlake.ingestion.upload import UploadReport, upload
 __all__ = [
     "AllSamplesSkippedError",
     "ComputeFunction",
+    "ConditionalWritesError",
     "ConfigError",
     "Dataset",
     "DatasetArgumentError",

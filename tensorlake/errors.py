@@ -8,7 +8,8 @@
     │   ├── StorageArgumentError     (also ValueError) a storage URL, creds or option not valid
     │   ├── ReadOnlyError            a write to read-only storage or a read-only dataset
     │   │   └── PastVersionError     (also VersionError) a write at a past commit
-    │   └── LockedError              another writer holds the dataset's lock
+    │   ├── LockedError              another writer holds the dataset's lock
+    │   └── ConditionalWritesError   the server ignores conditional writes: no safe writer lock
     ├── DatasetError                 the dataset cannot do what was asked
     │   ├── DatasetNotFoundError     (also FileNotFoundError) nothing at that path
     │   ├── DatasetExistsError       (also FileExistsError) a dataset is already there
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 __all__ = [
     "AllSamplesSkippedError",
+    "ConditionalWritesError",
     "ConfigError",
     "DatasetArgumentError",
     "DatasetError",
@@ -115,6 +117,12 @@ class LockedError(StorageError):
     def __init__(self, message: str, *, key: str | None = None, holder: dict | None = None):
         super().__init__(message, key=key)
         self.holder = holder or {}
+
+
+class ConditionalWritesError(StorageError):
+    """The storage server ignores conditional writes (``If-None-Match: *``), on which the
+    writer lock relies: taking the lock there would not keep a second writer out. Open
+    the dataset with ``lock="none"`` only where a single writer is certain."""
 
 
 class DatasetError(TensorlakeError):

@@ -12,6 +12,7 @@ from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.delete import delete_dataset
 from tensorlake.engine.format import records, root
 from tensorlake.engine.lock import break_lock as break_writer_lock
+from tensorlake.engine.lock import check_lock_mode
 from tensorlake.engine.version import refs
 from tensorlake.errors import DatasetArgumentError, DatasetNotFoundError, VersionError
 from tensorlake.storage import Storage, from_url
@@ -36,7 +37,9 @@ def _storage(path: PathLike, creds: dict | None, read_only: bool = False) -> tup
     return from_url(url, creds=creds, read_only=read_only), url
 
 
-def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) -> Dataset:
+def empty(
+    path: PathLike, overwrite: bool = False, creds: dict | None = None, lock: str = "writer"
+) -> Dataset:
     """Create an empty dataset at ``path`` (``mem://``, a local path, ``s3://``).
 
     Example::
@@ -44,13 +47,14 @@ def empty(path: PathLike, overwrite: bool = False, creds: dict | None = None) ->
         ds = tl.empty("s3://my-bucket/coco-train", creds=creds, overwrite=True)
 
     Raises ``DatasetExistsError`` when one is already there, unless ``overwrite=True``,
-    which deletes it first.
+    which deletes it first. ``lock="none"``: no writer lock (see ``load``).
     """
+    check_lock_mode(lock)
     storage, url = _storage(path, creds)
     if overwrite and root.dataset_exists(storage):
-        delete_dataset(storage)
+        delete_dataset(storage, lock)
     root.create_dataset(storage, __version__)
-    return Dataset(DatasetCore(storage, url, False, creds=creds))
+    return Dataset(DatasetCore(storage, url, False, creds=creds, lock=lock))
 
 
 def load(
@@ -59,6 +63,7 @@ def load(
     creds: dict | None = None,
     reset: bool = False,
     version: str | None = None,
+    lock: str = "writer",
 ) -> Dataset:
     """Open an existing dataset at its ``main`` branch.
 
@@ -67,6 +72,9 @@ def load(
     directory; see ``tensorlake.api.names``). ``read_only=True`` refuses every write. ``version`` (or ``path@version``) opens a
     branch or a past commit (read-only). ``reset=True`` first drops the branch's
     uncommitted changes: after a crash it restores the last commit (checkpoint) exactly.
+    ``lock="none"`` takes no writer lock: only for an S3-compatible server without
+    conditional writes (``ConditionalWritesError``) and a single writer; two writers
+    then corrupt the dataset (docs/reliability.md).
 
     Example::
 
@@ -87,7 +95,8 @@ def load(
         branch, commit_id = (found_branch, None) if found_branch else (branch, found_commit)
     if reset and (read_only or commit_id is not None):
         raise VersionError("reset=True needs a writable branch; drop read_only or version.")
-    ds = Dataset(DatasetCore(storage, url, bool(read_only), branch, commit_id, creds))
+    check_lock_mode(lock)
+    ds = Dataset(DatasetCore(storage, url, bool(read_only), branch, commit_id, creds, lock))
     if reset:
         ds.reset()
     return ds
@@ -108,11 +117,13 @@ def dataset(
     read_only: bool | None = None,
     overwrite: bool = False,
     creds: dict | None = None,
+    lock: str = "writer",
 ) -> Dataset:
-    """Load the dataset at ``path`` if there is one, else create it empty."""
+    """Load the dataset at ``path`` if there is one, else create it empty (``lock`` as
+    ``load`` takes it)."""
     if not overwrite and exists(path, creds=creds):
-        return load(path, read_only=read_only, creds=creds)
-    return empty(path, overwrite=overwrite, creds=creds)
+        return load(path, read_only=read_only, creds=creds, lock=lock)
+    return empty(path, overwrite=overwrite, creds=creds, lock=lock)
 
 
 def exists(path: PathLike, creds: dict | None = None) -> bool:

@@ -102,6 +102,11 @@ class Storage(abc.ABC):
                                           I/O, so callers write inline rather than on
                                           background threads, and read a whole object
                                           rather than a range of it
+    ``conditional_writes``       True     False where ``put_if_absent`` is not atomic:
+                                          an S3-compatible server that ignores
+                                          ``If-None-Match`` (probed once per
+                                          endpoint and bucket); the writer lock
+                                          refuses such storage
     ===========================  =======  ==========================================
 
     A wrapper (``StorageWrapper``, e.g. ``LRUCache``) reports its base's flags;
@@ -145,6 +150,12 @@ class Storage(abc.ABC):
         """True when objects live in this process's memory: a put or a whole-object get
         costs no I/O (callers then write inline and read whole objects, not ranges)."""
         return False
+
+    @property
+    def conditional_writes(self) -> bool:
+        """True when ``put_if_absent`` is atomic: of two concurrent calls for one key,
+        exactly one returns True. The writer lock and takeover rely on it."""
+        return True
 
     def unwrap(self) -> Storage:
         """The storage that actually holds the bytes: ``self``, or for a wrapper (a

@@ -15,6 +15,7 @@ import functools
 import io
 import os
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +73,10 @@ def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> None:
     time.sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
 
+# whether a server honours If-None-Match, by (endpoint, bucket): probed once per process
+_conditional: dict[tuple[str | None, str], bool] = {}
+_conditional_lock = threading.Lock()
+_PROBE_PREFIX = "lock.probe-"
 _sessions_lock = threading.Lock()
 _sessions: dict[tuple, boto3.session.Session] = {}
 
@@ -409,6 +414,44 @@ class S3Storage(Storage):
             f"cannot put_if_absent {key!r} in {self.url}: concurrent writers kept conflicting",
             key=key,
         )
+
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether the server honours ``If-None-Match: *`` (some S3-compatible servers
+        ignore it and overwrite). Probed on first use, once per process for each endpoint
+        and bucket: a property of the server, so it is never stored with a dataset (a
+        copy on another server must not inherit the answer). Read-only storage writes
+        nothing, and answers True without probing."""
+        if self.read_only:
+            return True
+        where = (self._creds.get("endpoint_url"), self._bucket)
+        with _conditional_lock:  # held while probing: one probe, not one per thread
+            known = _conditional.get(where)
+            if known is None:
+                known = _conditional[where] = self._probe_conditional_writes()
+            return known
+
+    def _probe_conditional_writes(self) -> bool:
+        """Create a fresh object twice with ``If-None-Match: *``: a server that honours
+        it refuses the second (412) and keeps the first bytes."""
+        key = f"{_PROBE_PREFIX}{secrets.token_hex(8)}"
+        try:
+            first = self._put_if_absent(key, b"first")
+            second = self._put_if_absent(key, b"second")
+            return first and not second and self._get(key) == b"first"
+        except StorageError as err:
+            cause = err.__cause__
+            if isinstance(cause, botocore.exceptions.ClientError):
+                response = cause.response
+                status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 501 or response.get("Error", {}).get("Code") == "NotImplemented":
+                    return False  # the server refuses the header outright
+            raise
+        finally:
+            try:
+                self._delete(key)
+            except StorageError:
+                pass  # a stray probe object: harmless, removed with the dataset
 
     def _holds(self, key: str, body: bytes) -> bool:
         try:

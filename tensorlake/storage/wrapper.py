@@ -66,6 +66,10 @@ class StorageWrapper(Storage):
     def memory_resident(self) -> bool:
         return self._base.memory_resident
 
+    @property
+    def conditional_writes(self) -> bool:
+        return self._base.conditional_writes
+
     def unwrap(self) -> Storage:
         return self._base.unwrap()
 

@@ -28,7 +28,7 @@ from tensorlake.engine.links.companions import companion_names
 from tensorlake.engine.links.managed import MANAGED_CREDS_KEYS, check_env_name_free
 from tensorlake.engine.links.reader import LinkReader, check_policy
 from tensorlake.engine.links.resolver import LinkResolver
-from tensorlake.engine.lock.writer_lock import WriterLock
+from tensorlake.engine.lock.writer_lock import WriterLock, check_lock_mode
 from tensorlake.engine.tensor.append import Fill, append_columns
 from tensorlake.engine.tensor.block import BlockDescriptor, remap_class_labels
 from tensorlake.engine.tensor.chunk_io import ChunkCache, ChunkWriter
@@ -69,8 +69,11 @@ class DatasetCore:
         branch: str = records.DEFAULT_BRANCH,
         commit_id: str | None = None,
         creds: dict | None = None,
+        lock: str = "writer",
     ) -> None:
         self.storage = storage
+        # "none": no writer lock is ever taken (LOCK_MODES; unsafe with two writers)
+        self.lock_mode = check_lock_mode(lock)
         self.url = url
         self.creds = creds  # to open the same storage elsewhere (compute workers)
         self.read_only = read_only
@@ -222,7 +225,8 @@ class DatasetCore:
             self.check_writable()  # raises: the dataset is gone
         storage = self.storage.with_read_only(False) if self.storage.read_only else self.storage
         lock = WriterLock(storage)
-        lock.acquire()
+        if self.lock_mode != "none":
+            lock.acquire()
         try:
             self.writer.close()
             self.storage, self.writer = storage, ChunkWriter(storage)
@@ -235,10 +239,14 @@ class DatasetCore:
         except BaseException:
             lock.release()
             raise
-        self.lock, self.read_only = lock, False
+        self.lock = lock if self.lock_mode != "none" else None
+        self.read_only = False
 
     def take_lock(self) -> None:
-        """Hold the dataset's writer lock (raises ``LockedError`` if another process does)."""
+        """Hold the dataset's writer lock (raises ``LockedError`` if another process does;
+        nothing with ``lock="none"``)."""
+        if self.lock_mode == "none":
+            return
         if self.lock is None:
             lock = WriterLock(self.storage)
             lock.acquire()
@@ -550,7 +558,7 @@ class DatasetCore:
         except Exception:  # a failed put does not matter: everything goes
             pass
         self.state = self.state.evolve(dirty=False)  # what was not flushed is dropped
-        delete_dataset(self.storage)
+        delete_dataset(self.storage, self.lock_mode)
         self.bin.clear()
         self.deleted = True
         if self.lock is not None:

@@ -9,6 +9,12 @@ A lock whose holder is gone can be taken over, with a ``StaleLockWarning``, when
   that can no longer reach the storage), or
 - its content is unreadable.
 
+All of this rests on ``put_if_absent`` being atomic. Some S3-compatible servers ignore
+``If-None-Match`` and overwrite: ``acquire`` asks the storage first
+(``Storage.conditional_writes``, probed once per server and bucket) and refuses such a
+server with ``ConditionalWritesError`` rather than hand out a lock that excludes
+nobody. ``LOCK_MODES``: a dataset opened with ``lock="none"`` takes no lock at all.
+
 Taking over is guarded by a second object, ``lock.takeover``, created with
 ``put_if_absent``: only the writer that creates it deletes the stale lock and
 puts its own, so two writers that both find the same stale lock cannot delete
@@ -35,10 +41,33 @@ from tensorlake import config
 from tensorlake.engine.format.keys import LOCK_KEY, TAKEOVER_KEY
 from tensorlake.engine.lock.heartbeat import Held, process_registry
 from tensorlake.engine.lock.record import LockHolder, read_object, token_of, unwrapped
-from tensorlake.errors import KeyNotFoundError, LockedError, StaleLockWarning
+from tensorlake.errors import (
+    ConditionalWritesError,
+    DatasetArgumentError,
+    KeyNotFoundError,
+    LockedError,
+    StaleLockWarning,
+)
 from tensorlake.storage import Storage
 
-__all__ = ["WriterLock", "break_lock", "inspect_lock"]
+__all__ = ["LOCK_MODES", "WriterLock", "break_lock", "check_lock_mode", "inspect_lock"]
+
+LOCK_MODES = ("writer", "none")
+"""``lock=`` of ``tl.load`` / ``tl.empty`` / ``tl.dataset``: ``"writer"`` (the default)
+takes the writer lock before the first write; ``"none"`` never does. ``"none"`` is
+unsafe: two processes writing one dataset then corrupt each other's branch state. It
+exists for storage without conditional writes, when a single writer is certain."""
+
+
+def check_lock_mode(lock: str) -> str:
+    """``lock`` if it is one of ``LOCK_MODES``, else ``DatasetArgumentError``."""
+    if lock not in LOCK_MODES:
+        raise DatasetArgumentError(
+            f"lock must be one of {LOCK_MODES}, got {lock!r}. 'writer' (the default) keeps "
+            "other writers out; 'none' takes no lock (one writer only, unsafe otherwise)."
+        )
+    return lock
+
 
 _RETRY_FOR = 10.0  # seconds acquire keeps retrying while the lock object keeps changing
 
@@ -94,6 +123,7 @@ class WriterLock:
         if self.held:
             return
         self.release()
+        _check_conditional_writes(self._storage)
         registry = process_registry()
         url = self._storage.url
         with registry.url_lock(url):
@@ -190,6 +220,21 @@ class WriterLock:
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+
+def _check_conditional_writes(storage: Storage) -> None:
+    if storage.conditional_writes:
+        return
+    raise ConditionalWritesError(
+        f"The storage server of {storage.url} ignores conditional writes "
+        "(If-None-Match: * on PUT: it overwrote an object that already existed), so the "
+        "writer lock cannot keep a second writer out, and tensorlake refuses to write "
+        "without it. Use a server that supports conditional writes (AWS S3, recent "
+        "MinIO ...), or, if you are sure only one process ever writes this dataset, open "
+        'it with lock="none" (tl.load(path, lock="none"), also tl.empty / tl.dataset): '
+        "unsafe with two writers.",
+        key=LOCK_KEY,
+    )
 
 
 def break_lock(storage: Storage) -> LockHolder | None:
