@@ -20,8 +20,9 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 import cloudpickle
@@ -33,6 +34,7 @@ from tensorlake.storage import MemoryStorage, Storage, from_url
 
 __all__ = [
     "ClusterJob",
+    "Slots",
     "Throttled",
     "cluster_job",
     "dump_stages",
@@ -163,3 +165,43 @@ class Throttled:
             self._next = now + self._interval
             self._answer = bool(self._check())
         return self._answer
+
+
+class Slots:
+    """At most ``limit`` blocks running on the cluster at once (``num_workers`` means
+    the same on a cluster of any size as it does for processes); the eval keeps more
+    submitted, which wait here and start as running ones end.
+
+    ``start(task, future)`` sends a block to the cluster, which calls ``ended()`` once
+    it has, whatever its outcome."""
+
+    def __init__(self, limit: int, start: Callable[[Task, Future[BlockResult]], None]) -> None:
+        self._limit, self._start = max(1, limit), start
+        self._running = 0
+        self._waiting: deque[tuple[Task, Future[BlockResult]]] = deque()
+        self._lock = threading.Lock()
+
+    def submit(self, task: Task) -> Future[BlockResult]:
+        future: Future[BlockResult] = Future()
+        with self._lock:
+            if self._running >= self._limit:
+                self._waiting.append((task, future))
+                return future
+            self._running += 1
+        self._start(task, future)
+        return future
+
+    def ended(self) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._running -= 1
+                return
+            task, future = self._waiting.popleft()
+        self._start(task, future)
+
+    def drop_waiting(self) -> None:
+        """The eval stopped: blocks not started never will."""
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), deque()
+        for _, future in waiting:
+            future.set_exception(CancelledError())

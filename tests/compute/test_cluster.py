@@ -21,7 +21,14 @@ import pytest
 
 import tensorlake as tl
 from tests.compute import crash_eval as ce
-from tests.compute.transforms import content, create_schema, die_once, fail_on, make_rows
+from tests.compute.transforms import (
+    content,
+    create_schema,
+    die_once,
+    fail_on,
+    make_rows,
+    running_at_once,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +83,17 @@ def test_output_equals_a_serial_run(engine, target, reference, workers):
     assert content(ds) == reference
     assert report.items == len(ITEMS) and len(report.checkpoints) == 3
     assert [c.get("samples_processed") for c in ds.commits[:3]] == [120, 80, 40]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_num_workers_bounds_the_blocks_running_at_once(engine, target, tmp_path, workers):
+    """The cluster has 2 CPUs: with num_workers=1 no two items ever run together."""
+    ds = target(_numbers)
+    running_at_once(folder=str(tmp_path)).eval(
+        list(range(60)), ds, num_workers=workers, scheduler=engine, progressbar=False
+    )
+    most = int(ds.x.numpy().max())
+    assert most == workers if workers == 1 else 1 <= most <= workers
 
 
 def test_a_memory_target_gets_its_chunks_back(engine, reference):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 
@@ -21,6 +22,7 @@ __all__ = [
     "fail_on",
     "flip_rows",
     "make_rows",
+    "running_at_once",
     "skip_everything",
 ]
 
@@ -98,3 +100,19 @@ def die_once(i, sample_out, marker, at):
         else:
             os.kill(os.getpid(), signal.SIGKILL)
     make_rows.__wrapped__(i, sample_out)
+
+
+@tl.compute
+def running_at_once(i, sample_out, folder):
+    """Appends how many items were being transformed at once (in any process) as this
+    one ran: each leaves a file in ``folder`` while it runs."""
+    mine = os.path.join(folder, f"{os.getpid()}-{i}")
+    open(mine, "w").close()
+    try:
+        most = 0
+        for _ in range(5):
+            most = max(most, len(os.listdir(folder)))
+            time.sleep(0.004)
+        sample_out.x.append(most)
+    finally:
+        os.remove(mine)

@@ -25,7 +25,13 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from tensorlake.compute.cluster import ClusterJob, Throttled, cluster_job, run_cluster_block
+from tensorlake.compute.cluster import (
+    ClusterJob,
+    Slots,
+    Throttled,
+    cluster_job,
+    run_cluster_block,
+)
 from tensorlake.compute.schedulers.base import SchedulerContext
 from tensorlake.compute.schedulers.processed import main_not_rerun
 from tensorlake.compute.worker import BlockResult, Task
@@ -100,7 +106,7 @@ def run_dask_block(cjob: ClusterJob, task: Task, stop_event: str) -> BlockResult
 
 
 class DaskScheduler:
-    """One Dask task per block; the eval keeps ``2 * num_workers`` submitted."""
+    """One Dask task per block, ``num_workers`` of them running at once at most."""
 
     def __init__(self, context: SchedulerContext) -> None:
         self._context = context
@@ -110,18 +116,28 @@ class DaskScheduler:
         self._client = _client(distributed, context.client, context.num_workers)
         [self._job] = self._client.scatter([job], broadcast=True, hash=False)
         self._stop_event = f"tensorlake-stop-{job.token}"
-        self._futures: dict[Any, None] = {}  # submitted, not yet ended
+        self._futures: dict[Any, None] = {}  # running, not yet ended
         self._lock = threading.Lock()
+        self._slots = Slots(context.num_workers, self._start)
 
     def submit(self, task: Task) -> Future[BlockResult]:
-        remote = self._client.submit(run_dask_block, self._job, task, self._stop_event, pure=False)
+        return self._slots.submit(task)
+
+    def _start(self, task: Task, future: Future[BlockResult]) -> None:
+        try:
+            remote = self._client.submit(
+                run_dask_block, self._job, task, self._stop_event, pure=False
+            )
+        except BaseException as err:
+            self._slots.ended()
+            future.set_exception(err)
+            return
         with self._lock:
             self._futures[remote] = None
-        future: Future[BlockResult] = Future()
         remote.add_done_callback(functools.partial(self._settle, future))
-        return future
 
     def _settle(self, future: Future[BlockResult], remote: Any) -> None:
+        self._slots.ended()
         try:
             if remote.status == "finished":
                 result = remote.result()
@@ -140,6 +156,7 @@ class DaskScheduler:
                 self._futures.pop(remote, None)
 
     def stop(self) -> None:
+        self._slots.drop_waiting()
         self._distributed.Event(self._stop_event, client=self._client).set()
         with self._lock:
             remotes = list(self._futures)

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from tensorlake.compute.cluster import cluster_job, run_cluster_block
+from tensorlake.compute.cluster import Slots, cluster_job, run_cluster_block
 from tensorlake.compute.schedulers.base import SchedulerContext
 from tensorlake.compute.worker import BlockResult, Task
 
@@ -72,8 +72,7 @@ def _shutdown(ray: Any) -> None:
 
 
 class RayScheduler:
-    """One Ray task per block, ``num_workers`` of them running at a time at most (the
-    eval keeps ``2 * num_workers`` submitted)."""
+    """One Ray task per block, ``num_workers`` of them running at once at most."""
 
     def __init__(self, context: SchedulerContext) -> None:
         self._context = context
@@ -87,18 +86,26 @@ class RayScheduler:
         )
         self._running: dict[Any, None] = {}  # refs not yet resolved, in submit order
         self._lock = threading.Lock()
+        self._slots = Slots(context.num_workers, self._start)
 
     def submit(self, task: Task) -> Future[BlockResult]:
-        ref = self._remote.remote(self._job, task)
+        return self._slots.submit(task)
+
+    def _start(self, task: Task, future: Future[BlockResult]) -> None:
+        try:
+            ref = self._remote.remote(self._job, task)
+        except BaseException as err:
+            self._slots.ended()
+            future.set_exception(err)
+            return
         with self._lock:
             self._running[ref] = None
-        future: Future[BlockResult] = Future()
         ref.future().add_done_callback(functools.partial(self._settle, ref, future))
-        return future
 
     def _settle(self, ref: Any, future: Future[BlockResult], done: Future[Any]) -> None:
         with self._lock:
             self._running.pop(ref, None)
+        self._slots.ended()
         error = done.exception()
         if error is None:
             result = done.result()
@@ -109,6 +116,7 @@ class RayScheduler:
             future.set_exception(_portable_error(self._ray, error))
 
     def stop(self) -> None:
+        self._slots.drop_waiting()
         with self._lock:
             refs = list(self._running)
         for ref in refs:
