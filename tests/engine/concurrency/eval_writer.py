@@ -21,8 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run as a script
 
-import tensorlake as tl  # noqa: E402
-from tests.engine.concurrency.writer_loop import text, value  # noqa: E402
+import tensorlake as tl
+from tests.engine.concurrency.writer_loop import text, value
 
 
 @tl.compute

@@ -86,7 +86,7 @@ def test_the_last_checkpoint_trains_while_ingestion_continues(
             except (tl.TensorlakeError, AssertionError) as err:
                 errors.append(f"{type(err).__name__}: {err}")
     finally:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert errors == [], f"{len(errors)} failed epochs of {epochs + len(errors)}: {errors[:3]}"
     assert len(checkpoints) >= 3, "the reader saw too few checkpoints: it proved nothing"
