@@ -840,10 +840,12 @@ class Dataset:
         self._check_not_view("reset")
         version_checkout.reset(self._core)
 
-    def gc(self) -> dict[str, int]:
+    def gc(self, grace: float | None = None) -> dict[str, int]:
         """Delete stored objects no version refers to (left by crashes, resets and
-        deleted branches); returns how many objects of each kind were removed."""
-        return version_gc.gc(self._core)
+        deleted branches) once they have been garbage for ``grace`` seconds (default
+        ``TENSORLAKE_GC_GRACE``, 300: readers of an older manifest may still read them;
+        0 deletes all at once); returns how many objects of each kind were removed."""
+        return version_gc.gc(self._core, grace)
 
     # -- the stored objects -------------------------------------------------------------
     def verify(self, links: bool = False, progressbar: bool = False) -> VerifyReport:
