@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ class Tensor:
         self.key = name
         self._index = index or Index()
         self._pad = pad  # rows past the end read as empty rows (ds.max_view)
+        self._written_in_place = False  # set by ``t[i] += x`` for the assignment after it
 
     def __reduce__(self) -> tuple[Any, tuple[PickledDataset, str]]:
         """Pickled by reference, as a dataset is (``api/pickling.py``)."""
@@ -308,6 +310,9 @@ class Tensor:
             yield self[i]
 
     def __setitem__(self, item: Any, value: Any) -> None:
+        if isinstance(value, Tensor) and value._written_in_place:
+            value._written_in_place = False  # ``t[i] += 1``: the rows are written already
+            return
         view = self if item is Ellipsis else self[item]
         if view._index.sub:
             raise DatasetError(
@@ -476,6 +481,51 @@ class Tensor:
         """Print the tensor and a line of its htype, shape, dtype and compression."""
         print(self)
         print("\n".join(tensor_lines({self.key: self})))
+
+    # -- in-place arithmetic (``ds.x[i] += 1``, ``ds.x *= 2``), as in Deep Lake ----------
+    def _in_place(self, op: Callable[[Any, Any], Any], other: Any) -> Tensor:
+        """Update the rows of this view to ``op(rows, other)``; Python then assigns the
+        result back (``t[i] = result``), which ``__setitem__`` skips."""
+        if self._index.sub:
+            raise DatasetError("In-place arithmetic updates whole rows; index rows only.")
+        other = other.numpy() if isinstance(other, Tensor) else other
+        if self._index.is_scalar:
+            self._core.update_rows(self.key, [self._index.row], [op(self.numpy(), other)])
+        else:
+            rows = np.atleast_1d(self._rows()).tolist()
+            try:
+                values = list(op(self.numpy(), other))
+            except DatasetError:  # rows of different shapes: one at a time
+                values = [op(v, other) for v in self.numpy(aslist=True)]
+            self._core.update_rows(self.key, rows, values)
+        self._written_in_place = True
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(operator.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(operator.sub, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(operator.mul, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(operator.truediv, other)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self._in_place(operator.floordiv, other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self._in_place(operator.mod, other)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return self._in_place(operator.pow, other)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(ds.x)``: the rows as one array (``numpy()``)."""
+        value = np.asarray(self.numpy())
+        return value.astype(dtype) if dtype is not None and value.dtype != dtype else value
 
     def _repr_html_(self) -> str:
         return integration("notebook.html").tensor_html(self)

@@ -176,3 +176,23 @@ def test_tensor_summary_prints_the_tensor_and_its_line(capsys):
     assert out[0] == repr(ds.boxes)
     assert out[1].split() == ["tensor", "htype", "shape", "dtype", "compression"]
     assert out[3].split() == ["boxes", "bbox", "(2,", "?,", "4)", "float32", "None"]
+
+
+def test_in_place_arithmetic_updates_rows_and_np_asarray_reads(storage_target):
+    ds = _open(storage_target)
+    ds.create_tensor("x", dtype="int64")
+    ds.x.extend(np.arange(6).reshape(3, 2))
+    ds.x[0] += 10
+    ds.x[1:] *= 2
+    ds.x -= 1
+    ds.create_tensor("ragged")
+    ds.ragged.extend([np.ones(2), np.ones(3)])
+    ds.ragged[[1]] += 1
+    ds.flush()
+    d = _reopen(storage_target)
+    assert d.x.numpy().tolist() == [[9, 10], [3, 5], [7, 9]]
+    assert [r.tolist() for r in d.ragged.numpy(aslist=True)] == [[1.0, 1.0], [2.0, 2.0, 2.0]]
+    assert np.asarray(d.x, dtype=np.float32).dtype == np.float32
+    assert np.asarray(d.x[1]).tolist() == [3, 5]
+    with pytest.raises(tl.DatasetError, match="whole rows"):
+        d.x[0, 1:] += 1
