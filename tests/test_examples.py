@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,3 +73,21 @@ def test_the_exploring_notebook_runs_headless():
     rich = [o for o in outputs if o.output_type in ("execute_result", "display_data")]
     assert any("text/html" in o.data and "tl-tensors" in o.data["text/html"] for o in rich)
     assert any("image/png" in o.data for o in rich)  # a visualize() grid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduler", ["ray", "dask"])
+def test_the_cluster_example_runs_on_ray_and_dask(scheduler):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "cluster.py"), "--scheduler", scheduler],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"{scheduler}: 400 items -> 400 rows, 4 checkpoints" in out.stdout
+    if scheduler == "dask":
+        assert "label counts: {0: 40, 1: 40" in out.stdout
+    else:
+        assert "ray read 400 rows; labels of the first 3 by index: [0, 1, 2]" in out.stdout
