@@ -8,6 +8,7 @@ retries the block: no row duplicated or lost), the driver killed then ``resume=T
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -18,14 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tensorlake as tl
+from tensorlake.engine.links.managed import env_prefix
 from tests.compute import crash_eval as ce
 from tests.compute.transforms import (
     content,
     create_schema,
     die_once,
     fail_on,
+    link_rows,
     make_rows,
     running_at_once,
 )
@@ -36,23 +40,35 @@ ITEMS = list(range(120))
 ROOT = Path(__file__).resolve().parents[2]
 
 
+MANAGED = "cluster-src"  # a managed creds key: its workers find it in their environment
+
+
 @pytest.fixture(scope="module", params=["ray", "dask"])
-def engine(request):
-    """The scheduler's name, with its cluster up (this process is its driver)."""
-    if request.param == "ray":
-        ray = pytest.importorskip("ray")
-        ray.init(num_cpus=2, object_store_memory=200 << 20, include_dashboard=False)
-        yield "ray"
-        ray.shutdown()
-    else:
-        distributed = pytest.importorskip("distributed")
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
-        )
-        client = distributed.Client(cluster)
-        yield "dask"
-        client.close()
-        cluster.close()
+def engine(request, s3_server):
+    """The scheduler's name, with its cluster up (this process is its driver). The
+    workers' environment holds the managed key's credentials; this process's does not."""
+    prefix = env_prefix(MANAGED)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(prefix + "ENDPOINT_URL", s3_server)
+        env.setenv(prefix + "AWS_ACCESS_KEY_ID", "testing")
+        env.setenv(prefix + "AWS_SECRET_ACCESS_KEY", "testing")
+        if request.param == "ray":
+            ray = pytest.importorskip("ray")
+            ray.init(num_cpus=2, object_store_memory=200 << 20, include_dashboard=False)
+            stop = ray.shutdown
+        else:
+            distributed = pytest.importorskip("distributed")
+            cluster = distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+            )
+            client = distributed.Client(cluster)
+
+            def stop():
+                client.close()
+                cluster.close()
+
+    yield request.param
+    stop()
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +167,32 @@ def test_a_killed_worker_is_retried_without_duplicates_or_losses(
     )
     assert marker.exists()  # a worker was killed on item 57
     assert content(ds) == reference
+
+
+def test_link_creds_reach_the_workers_populated_or_managed(engine, s3_bucket, s3_creds, _s3_admin):
+    """Populated creds travel with the job (memory only); a managed key's are found by
+    each worker in its own environment (here: the cluster's, set before it started)."""
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    _s3_admin.put_object(Bucket=s3_bucket, Key="raw/a.png", Body=buffer.getvalue())
+    assert not any(k.startswith(env_prefix(MANAGED)) for k in os.environ)
+    for key, managed in (("populated", False), (MANAGED, True)):
+        ds = tl.empty(f"s3://{s3_bucket}/links-{managed}", creds=s3_creds)
+        ds.create_tensor("images", htype="link[image]", sample_compression="png", verify=True)
+        ds.add_creds_key(key, managed=managed)
+        if not managed:
+            ds.populate_creds(key, s3_creds)
+        link_rows(creds_key=key).eval(
+            [f"s3://{s3_bucket}/raw/a.png"] * 6,
+            ds,
+            num_workers=2,
+            scheduler=engine,
+            progressbar=False,
+        )
+        assert len(ds) == 6
+        if not managed:  # this process cannot resolve the managed key: its workers did
+            assert np.array_equal(ds.images[5].numpy(), image)
 
 
 def test_an_unpicklable_argument_is_refused_before_any_work(engine, target):

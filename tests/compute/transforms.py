@@ -21,6 +21,7 @@ __all__ = [
     "double_rows",
     "fail_on",
     "flip_rows",
+    "link_rows",
     "make_rows",
     "running_at_once",
     "skip_everything",
@@ -116,3 +117,9 @@ def running_at_once(i, sample_out, folder):
         sample_out.x.append(most)
     finally:
         os.remove(mine)
+
+
+@tl.compute
+def link_rows(url, sample_out, creds_key):
+    """One linked image per item, fetched and checked by the worker (``verify=True``)."""
+    sample_out.images.append(tl.link(url, creds_key=creds_key))
