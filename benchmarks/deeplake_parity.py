@@ -455,7 +455,8 @@ def _numpy2(source: str) -> str:
 def run(work: Path, files: list[Path], keyword: str | None) -> list[dict[str, Any]]:
     """Each test file in its own pytest process (a hang costs one file, not the run)."""
     results = work / "results.jsonl"
-    env = {**os.environ, "PARITY_RESULTS": str(results), "PYTHONPATH": str(work)}
+    path = os.pathsep.join(p for p in (str(work), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PARITY_RESULTS": str(results), "PYTHONPATH": path}
     for path in files:
         rel = path.relative_to(work)
         cmd = [sys.executable, "-m", "pytest", "-q", str(rel)]
