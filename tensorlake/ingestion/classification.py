@@ -69,10 +69,9 @@ costs a fraction of appending them one by one."""
 
 @dataclass(slots=True)
 class _Plan:
-    """What every row needs: its label, its split, and the files read after it."""
+    """What every row needs: its label and its split."""
 
     source: FileSource
-    todo: list[str]  # keys to ingest, in row order
     labels: dict[str, np.ndarray]  # key -> class id, as the stored (1,) uint32 row
     splits: dict[str, np.ndarray] | None  # key -> split id, for split layouts
     images: str
@@ -80,13 +79,6 @@ class _Plan:
     link: bool
     creds_key: str | None
     skip_bad: bool  # ignore_errors: a bad file is left out (and reported), not raised
-    _position: dict[str, int] = field(default_factory=dict)
-
-    def after(self, key: str) -> list[str]:
-        if not self._position:
-            self._position = {k: i for i, k in enumerate(self.todo)}
-        i = self._position[key] + 1
-        return self.todo[i : i + PREFETCH]
 
 
 @compute
@@ -96,12 +88,14 @@ def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
     rows: dict[str, list[Any]] = {plan.images: [], plan.label_tensor: [], SOURCES_TENSOR: []}
     if plan.splits is not None:
         rows[SPLITS_TENSOR] = []
-    for key in batch:
+    for k, key in enumerate(batch):
         where = source.record(key)
         if plan.link:
             image: Any = make_link(source.location(key), creds_key=plan.creds_key)
         else:
-            source.read_ahead(plan.after(key))
+            # this file and the next ones of the batch (the next batch may be another
+            # worker's: fetching into it would fetch files twice)
+            source.read_ahead(batch[k : k + 1 + PREFETCH])
             data = source.read(key)
             try:
                 check_image(data, where)
@@ -199,7 +193,6 @@ def ingest_classification(
         use_creds(ds, creds_key, src_creds)
     plan = _Plan(
         source,
-        todo,
         {k: label_rows[found.class_of[k]] for k in todo},
         split_ids,
         images,

@@ -171,8 +171,7 @@ def ingest_coco(
     if source.remote and not link:
         names_in_order = [img.file_name for img in images]
         images = [
-            _with_ahead(img, names_in_order[i + 1 : i + 1 + PREFETCH])
-            for i, img in enumerate(images)
+            _with_ahead(img, names_in_order[i : i + 1 + PREFETCH]) for i, img in enumerate(images)
         ]
     plan = _Plan(tensors, source, link, image_creds_key, len(kp_names), kp_dtype)
     run_transform(

@@ -163,8 +163,9 @@ class FileSource:
         return self.storage.get_range(key, 0, nbytes)
 
     def read_ahead(self, keys: Iterable[str]) -> None:
-        """Start fetching ``keys`` (the files to be read next, in order) in the
-        background, on a remote source; a local one reads on demand."""
+        """Start fetching ``keys`` (the file about to be read, then the next ones, in
+        order) in the background, on a remote source; a local one reads on demand.
+        Files fetched earlier and not among ``keys`` are dropped."""
         if not self.remote:
             return
         if self._prefetch is None or self._pid != os.getpid():  # threads do not survive a fork

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -191,7 +192,9 @@ def _s3_upload(s3_server, s3_creds, bucket: str, files: dict[str, bytes], prefix
         client.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=data)
 
 
-def test_an_s3_prefix_with_more_than_a_thousand_files(s3_server, s3_creds, s3_bucket, tmp_path):
+def test_an_s3_prefix_with_more_than_a_thousand_files(
+    s3_server, s3_creds, s3_bucket, tmp_path, caplog
+):
     files = {f"train/{c}/{i:04d}.png": _image(i, "PNG", (4, 4)) for c in "ab" for i in range(520)}
     files["train/a/.hidden.png"] = b"x"
     _s3_upload(s3_server, s3_creds, s3_bucket, files, "mnist")
@@ -200,14 +203,17 @@ def test_an_s3_prefix_with_more_than_a_thousand_files(s3_server, s3_creds, s3_bu
         "aws_access_key_id": "0123456789abcde",
         "aws_secret_access_key": "PrIclctP80KrMi6+UPO9ZYNrkg6ByFeFRR6484qL",
     }
-    ds = tl.ingest_classification(
-        f"s3://{s3_bucket}/mnist/",
-        tmp_path / "ds",
-        src_creds=digits_creds,
-        num_workers=2,
-        progressbar=False,
-        summary=False,
-    )
+    with caplog.at_level(logging.INFO, logger="werkzeug"):  # the server's request log
+        ds = tl.ingest_classification(
+            f"s3://{s3_bucket}/mnist/",
+            tmp_path / "ds",
+            src_creds=digits_creds,
+            num_workers=2,
+            progressbar=False,
+            summary=False,
+        )
+    fetched = [r for r in caplog.messages if f'"GET /{s3_bucket}/mnist/train/' in r]
+    assert len(fetched) == 1040  # each file once: prefetching wastes no request
     assert len(ds) == 1040 and ds.labels.info.class_names == ["a", "b"]
     assert ds.info["ingest"]["skipped"] == {"hidden files": ["train/a/.hidden.png"]}
     keys = sorted(k for k in files if ".hidden" not in k)
