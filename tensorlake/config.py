@@ -21,8 +21,14 @@ __all__ = [
     "gc_grace",
     "home",
     "html_preview_rows",
+    "http_max_attempts",
+    "http_timeout",
     "io_threads",
     "lock_lease",
+    "s3_connect_timeout",
+    "s3_max_attempts",
+    "s3_read_timeout",
+    "s3_retry_mode",
     "start_method",
 ]
 
@@ -73,6 +79,71 @@ def html_preview_rows() -> int:
 def io_threads() -> int:
     """Threads used for concurrent storage reads (``TENSORLAKE_IO_THREADS``)."""
     return _int_env("TENSORLAKE_IO_THREADS", 16)
+
+
+def _seconds_env(name: str, default: float) -> float:
+    """A positive, finite number of seconds from ``name``."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return seconds
+
+
+def _attempts_env(name: str, default: int) -> int:
+    attempts = _int_env(name, default)
+    if attempts < 1:
+        raise ConfigError(f"{name} must be at least 1 (the first attempt), got {attempts}")
+    return attempts
+
+
+def s3_max_attempts() -> int:
+    """Attempts per S3 request, the first included (``TENSORLAKE_S3_MAX_ATTEMPTS``,
+    default 8): throttling (SlowDown), 5xx answers, resets and timeouts are retried
+    with jittered exponential backoff (botocore: up to ``2**n`` s before attempt n+1,
+    at most 20 s), so an outage fails in at most ~70 s with the default."""
+    return _attempts_env("TENSORLAKE_S3_MAX_ATTEMPTS", 8)
+
+
+def s3_retry_mode() -> str:
+    """botocore's retry mode for S3 (``TENSORLAKE_S3_RETRY_MODE``: ``standard``, the
+    default, or ``adaptive``, which also rate-limits the client after throttling)."""
+    mode = os.environ.get("TENSORLAKE_S3_RETRY_MODE") or "standard"
+    if mode not in ("standard", "adaptive"):
+        raise ConfigError(
+            f"TENSORLAKE_S3_RETRY_MODE must be 'standard' or 'adaptive', got {mode!r}"
+        )
+    return mode
+
+
+def s3_connect_timeout() -> float:
+    """Seconds to open a connection to S3 (``TENSORLAKE_S3_CONNECT_TIMEOUT``, default 10)."""
+    return _seconds_env("TENSORLAKE_S3_CONNECT_TIMEOUT", 10.0)
+
+
+def s3_read_timeout() -> float:
+    """Seconds S3 may stay silent on an open connection before the attempt is dropped and
+    retried (``TENSORLAKE_S3_READ_TIMEOUT``, default 60): a stalled server costs at most
+    this per attempt."""
+    return _seconds_env("TENSORLAKE_S3_READ_TIMEOUT", 60.0)
+
+
+def http_max_attempts() -> int:
+    """Attempts per HTTP(S) request of HTTP storage and archive downloads, the first
+    included (``TENSORLAKE_HTTP_MAX_ATTEMPTS``, default 5; 429, 5xx, resets and timeouts
+    are retried with jittered exponential backoff)."""
+    return _attempts_env("TENSORLAKE_HTTP_MAX_ATTEMPTS", 5)
+
+
+def http_timeout() -> float:
+    """Seconds an HTTP(S) server may stay silent before the attempt is dropped and retried
+    (``TENSORLAKE_HTTP_TIMEOUT``, default 30)."""
+    return _seconds_env("TENSORLAKE_HTTP_TIMEOUT", 30.0)
 
 
 def lock_lease() -> float:

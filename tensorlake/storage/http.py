@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from email.message import Message
 from typing import Any, Self
 
+from tensorlake import config
 from tensorlake.errors import ReadOnlyError, StorageError
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, threaded_get_many
 
@@ -30,6 +31,10 @@ _NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.cl
 class HTTPStorage(Storage):
     """Read-only objects at ``base_url/<key>``; writes and ``list`` are refused.
 
+    429, 5xx answers, resets, broken bodies and timeouts are retried with jittered
+    exponential backoff; ``timeout`` and ``max_attempts`` default to
+    ``TENSORLAKE_HTTP_TIMEOUT`` and ``TENSORLAKE_HTTP_MAX_ATTEMPTS``.
+
     Example::
 
         store = HTTPStorage("https://example.com/datasets/mnist")
@@ -40,8 +45,8 @@ class HTTPStorage(Storage):
         self,
         base_url: str,
         *,
-        timeout: float = 30.0,
-        max_attempts: int = 5,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(read_only=True)
@@ -50,8 +55,10 @@ class HTTPStorage(Storage):
             raise ValueError(f"HTTPStorage needs an http(s):// URL, got {base_url!r}")
         self._base_url = base_url
         self._parts = parts._replace(path=parts.path.rstrip("/"), fragment="")
-        self._timeout = timeout
-        self._max_attempts = max(1, max_attempts)
+        # None: the TENSORLAKE_HTTP_* setting (tensorlake.config), read now
+        self._timeout = config.http_timeout() if timeout is None else timeout
+        attempts = config.http_max_attempts() if max_attempts is None else max_attempts
+        self._max_attempts = max(1, attempts)
         self._headers = dict(headers or {})
         self._opener: urllib.request.OpenerDirector | None = None
 

@@ -1,7 +1,9 @@
 """``S3Storage``: objects under a prefix of an S3 (or S3-compatible) bucket, via boto3.
 
 Retries: botocore's ``standard`` (or ``adaptive``) retry mode handles throttling,
-5xx responses and connection errors with jittered exponential backoff; this
+5xx responses, connection errors and timeouts with jittered exponential backoff, a
+bounded number of attempts (``TENSORLAKE_S3_MAX_ATTEMPTS``, timeouts
+``TENSORLAKE_S3_CONNECT_TIMEOUT`` / ``TENSORLAKE_S3_READ_TIMEOUT``); this
 module adds retries only where botocore has none (a broken response body, a
 409 ``ConditionalRequestConflict`` on conditional writes).
 
@@ -103,6 +105,8 @@ class S3Storage(Storage):
     ``aws_session_token``, ``aws_region`` (or ``region_name``), ``endpoint_url``
     (any S3-compatible server; path-style addressing is used then) and
     ``profile_name``; ``anonymous=True`` sends unsigned requests (public buckets).
+    ``max_attempts``, ``retry_mode`` and the timeouts default to the
+    ``TENSORLAKE_S3_*`` settings (``tensorlake.config``).
     Whatever it leaves out comes from the standard AWS chain
     (environment, ``~/.aws``, instance role).
 
@@ -119,10 +123,10 @@ class S3Storage(Storage):
         creds: dict[str, Any] | None = None,
         *,
         read_only: bool = False,
-        max_attempts: int = 8,
-        retry_mode: str = "standard",
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        max_attempts: int | None = None,
+        retry_mode: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         multipart_threshold: int = MULTIPART_THRESHOLD,
         multipart_chunksize: int = 16 * 1024 * 1024,
     ) -> None:
@@ -139,6 +143,15 @@ class S3Storage(Storage):
             raise StorageArgumentError(
                 "pass only one of creds['aws_region'] and creds['region_name']"
             )
+        # None: the TENSORLAKE_S3_* setting (tensorlake.config), read now
+        max_attempts = config.s3_max_attempts() if max_attempts is None else max_attempts
+        retry_mode = config.s3_retry_mode() if retry_mode is None else retry_mode
+        if connect_timeout is None:
+            connect_timeout = config.s3_connect_timeout()
+        if read_timeout is None:
+            read_timeout = config.s3_read_timeout()
+        if max_attempts < 1:
+            raise StorageArgumentError(f"max_attempts must be at least 1, got {max_attempts}")
         if retry_mode not in ("standard", "adaptive"):
             raise StorageArgumentError(
                 f"retry_mode must be 'standard' or 'adaptive', got {retry_mode!r}"

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import random
 import signal
@@ -31,16 +29,15 @@ from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
 import tensorlake as tl
 from tensorlake.engine.format import keys, records, segments
-from tensorlake.engine.format.manifest import Manifest
 from tensorlake.storage import S3Storage, from_url
 from tests.api import crash_writer as cw
+from tests.faults import proxies
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(cw.__file__).resolve()
@@ -275,10 +272,10 @@ def _assert_nothing_orphaned(url: str, creds: dict | None, keep_staging: bool = 
     if staged is not None:
         manifests.append(staged.manifest)
     loader = segments.ManifestStore(store)
-    chunks, named_segments = set(), set()
+    chunks = set()
+    # the segments they name, and for large tables the leaves their index segments list
+    named_segments = segments.references(manifests, store.get_many).segments
     for d in manifests:
-        for keys_of in Manifest.segment_keys(d).values():
-            named_segments.update(keys_of)
         for name, state in loader.load(d).tensors.items():
             chunks.update(keys.chunk_key(name, int(i)) for i in state.table.column("ids"))
     assert {k for k in stored_keys if "/chunks/" in k} == chunks
@@ -393,149 +390,9 @@ def test_sigkill_at_random_moments_then_reset_restores_the_last_commit(storage_t
 # --- task 2: transient S3 faults ---------------------------------------------------------
 
 
-class FaultProxy:
-    """A loopback HTTP proxy in front of moto that injects faults into some requests.
-
-    ``policy(n, method, path)`` picks the fault of the n-th request: None (forward),
-    ``"500"``/``"503"`` (an S3 error, not forwarded), ``"truncate"`` (forward, then
-    send only half of a successful body and hang up) or ``"delay"`` (forward, then
-    answer after ``delay`` seconds, past the client's read timeout). ``down`` fails
-    every request with 500. A request never meets more than ``max_repeat`` faults in a
-    row from ``policy``, so the injected faults always fit the retry budget.
-    ``injected`` counts the faults, and ``"retried"`` the requests that came again
-    while their delayed first answer was still held back (the client timed out).
-    """
-
-    def __init__(self, upstream: str, policy: Callable[[int, str, str], str | None]) -> None:
-        self.upstream = (urlsplit(upstream).hostname, urlsplit(upstream).port)
-        self.policy = policy
-        self.down = False
-        self.delay = 1.0
-        self.max_repeat = 2
-        self.injected: Counter = Counter()
-        self._mutex = threading.Lock()
-        self._count = 0
-        self._streak: Counter = Counter()
-        self._delaying: Counter = Counter()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def handle_request(self) -> None:
-                body = _read_body(self)
-                fault = proxy._fault(self.command, self.path)
-                try:
-                    proxy._serve(self, body, fault)
-                except OSError:  # the client gave up (timeout) and hung up
-                    self.close_connection = True
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_request
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def _fault(self, method: str, path: str) -> str | None:
-        with self._mutex:
-            self._count += 1
-            if self._delaying[(method, path)]:
-                self.injected["retried"] += 1
-            if self.down:
-                fault: str | None = "down"
-            elif self._streak[(method, path)] >= self.max_repeat:
-                fault = None
-            else:
-                fault = self.policy(self._count, method, path)
-            if fault == "truncate" and method != "GET":
-                fault = None
-            self._streak[(method, path)] = self._streak[(method, path)] + 1 if fault else 0
-            if fault is not None and fault != "truncate":  # truncation is counted when done
-                self.injected[fault] += 1
-            return fault
-
-    def _serve(self, handler: Any, body: bytes, fault: str | None) -> None:
-        if fault in ("down", "500", "503"):
-            code = "ServiceUnavailable" if fault == "503" else "InternalError"
-            xml = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-            _reply(handler, 503 if fault == "503" else 500, [], xml)
-            return
-        conn = http.client.HTTPConnection(*self.upstream, timeout=10)
-        try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() != "transfer-encoding"}
-            headers["Content-Length"] = str(len(body))
-            conn.request(handler.command, handler.path, body=body, headers=headers)
-            response = conn.getresponse()
-            status, response_headers, data = response.status, response.getheaders(), response.read()
-        finally:
-            conn.close()
-        if fault == "truncate" and status in (200, 206) and len(data) >= 2:
-            self.injected["truncate"] += 1
-            _reply(handler, status, response_headers, data, cut=len(data) // 2)
-            return
-        if fault == "delay":
-            with self._mutex:
-                self._delaying[(handler.command, handler.path)] += 1
-            time.sleep(self.delay)
-            with self._mutex:
-                self._delaying[(handler.command, handler.path)] -= 1
-        _reply(handler, status, response_headers, data)
-
-
-def _read_body(handler: Any) -> bytes:
-    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-    parts = []
-    while size := int(handler.rfile.readline().split(b";")[0], 16):
-        parts.append(handler.rfile.read(size))
-        handler.rfile.readline()
-    while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-        pass  # trailers
-    return b"".join(parts)
-
-
-def _reply(
-    handler: Any, status: int, headers: list[tuple[str, str]], body: bytes, cut: int | None = None
-) -> None:
-    """Send a response; with ``cut``, announce all of ``body`` but send ``cut`` bytes and hang up."""
-    handler.send_response(status)
-    skip = ("content-length", "transfer-encoding", "connection", "date", "server")
-    for name, value in headers:
-        if name.lower() not in skip:
-            handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    if cut is not None:
-        handler.send_header("Connection", "close")
-        handler.close_connection = True
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body if cut is None else body[:cut])
-    handler.wfile.flush()
-
-
 @pytest.fixture
-def fault_proxy(s3_server: str) -> Iterator[Callable[..., FaultProxy]]:
-    proxies: list[FaultProxy] = []
-
-    def start(policy: Callable[[int, str, str], str | None] = lambda n, m, p: None) -> FaultProxy:
-        proxies.append(FaultProxy(s3_server, policy))
-        return proxies[-1]
-
-    yield start
-    for proxy in proxies:
-        proxy.close()
+def fault_proxy(s3_server: str) -> Iterator[Callable[..., Any]]:
+    yield from proxies(s3_server)
 
 
 class Flaky:
