@@ -17,7 +17,7 @@ request. Faults:
   gives up or the proxy closes.
 
 ``down = True`` is an outage: every request meets ``down_with`` (default ``"500"``),
-counted as ``"down"``. A request (method and path) never meets more than
+counted as ``"down"``; ``down_after = n`` starts one after the n-th request. A request (method and path) never meets more than
 ``max_repeat`` faults in a row from ``policy``, so transient faults always fit the
 retry budget. ``requests`` counts every request that reached the proxy, ``injected``
 the faults by kind (and ``"retried"``: requests that came again while their delayed
@@ -80,6 +80,7 @@ class FaultProxy:
         self.policy: Policy = policy or (lambda n, m, p: None)
         self.down = False
         self.down_with = "500"
+        self.down_after: int | None = None
         self.delay = 1.0
         self.max_repeat = 2
         self.injected: Counter = Counter()
@@ -130,6 +131,8 @@ class FaultProxy:
         where = (method, path)
         with self._mutex:
             self.requests += 1
+            if self.down_after is not None and self.requests > self.down_after:
+                self.down = True
             if self._delaying[where]:
                 self.injected["retried"] += 1
             if self.down:
