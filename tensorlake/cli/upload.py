@@ -79,11 +79,13 @@ def read_config(path: str) -> tuple[str | None, dict[str, str]]:
     except OSError as err:
         raise IngestError(f"cannot read the upload config {path!r}: {err.strerror}") from err
     except configparser.Error as err:
+        # only the first line: the others quote the file's lines, which hold the secret key
+        # (and so does the parser's error: it is not chained, for --debug tracebacks)
         first = str(err).splitlines()[0]
         raise IngestError(
             f"{path!r} is not an upload config ([{CONFIG_SECTION}] then field = value lines): "
             f"{first}"
-        ) from err
+        ) from None
     if not parser.has_section(CONFIG_SECTION):
         raise IngestError(
             f"{path!r} has no [{CONFIG_SECTION}] section; expected one with the fields "

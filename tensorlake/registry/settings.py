@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class Settings:
     profile: str | None = None
     region: str | None = None
     public: bool = False
-    secrets: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # never printed
 
     def creds(self) -> dict[str, Any] | None:
         """The storage credentials of ``remote`` (None for a local folder)."""

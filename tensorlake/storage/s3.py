@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import boto3
@@ -133,6 +133,11 @@ class S3Storage(Storage):
         super().__init__(read_only=read_only)
         if not bucket or "/" in bucket:
             raise StorageArgumentError(f"invalid S3 bucket name {bucket!r}")
+        if creds is not None and not isinstance(creds, Mapping):  # not shown: may be a secret
+            raise StorageArgumentError(
+                f"S3 creds must be a dict such as {{'aws_access_key_id': ..., "
+                f"'aws_secret_access_key': ...}}, got a {type(creds).__name__}"
+            )
         creds = dict(creds or {})
         unknown = sorted(set(creds) - set(CREDS_KEYS))
         if unknown:
@@ -216,7 +221,13 @@ class S3Storage(Storage):
         if self._client_obj is None or self._client_pid != pid:
             with self._lock:
                 if self._client_obj is None or self._client_pid != pid:
-                    self._client_obj = self._make_client()
+                    try:
+                        self._client_obj = self._make_client()
+                    except ValueError as err:  # botocore's "Invalid endpoint: ..."
+                        raise StorageArgumentError(
+                            f"cannot connect to {self.url}: {err}; check creds['endpoint_url'] "
+                            "(a URL such as http://127.0.0.1:9000) and creds['aws_region']"
+                        ) from err
                     self._client_pid = pid
         return self._client_obj
 
