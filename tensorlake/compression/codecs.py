@@ -49,8 +49,14 @@ def compress(data: bytes | bytearray | memoryview | np.ndarray, codec: str | Non
     return lz4.block.compress(data, store_size=True)
 
 
-def decompress(data: bytes | bytearray | memoryview, codec: str | None) -> bytes:
-    """Invert :func:`compress`; corrupt or truncated input raises :class:`FormatError`."""
+def decompress(
+    data: bytes | bytearray | memoryview, codec: str | None, *, size: int | None = None
+) -> bytes:
+    """Invert :func:`compress`; corrupt or truncated input raises :class:`FormatError`.
+
+    ``size``: the uncompressed size the caller expects (a chunk header records it); data
+    declaring another is refused before anything is allocated for it.
+    """
     _check_codec(codec)
     if codec is None:
         return bytes(data)
@@ -59,10 +65,14 @@ def decompress(data: bytes | bytearray | memoryview, codec: str | None) -> bytes
         raise FormatError(
             f"lz4 data is truncated: {len(view)} bytes, expected at least {_LZ4_SIZE_HEADER}"
         )
-    (size,) = struct.unpack_from("<I", view)
-    if size > (len(view) - _LZ4_SIZE_HEADER) * _LZ4_MAX_RATIO + 16:
+    (declared,) = struct.unpack_from("<I", view)
+    if size is not None and declared != size:
         raise FormatError(
-            f"lz4 data is corrupt: it claims {size} bytes uncompressed from "
+            f"lz4 data is corrupt: it claims {declared} bytes uncompressed, expected {size}"
+        )
+    if declared > (len(view) - _LZ4_SIZE_HEADER) * _LZ4_MAX_RATIO + 16:
+        raise FormatError(
+            f"lz4 data is corrupt: it claims {declared} bytes uncompressed from "
             f"{len(view)} compressed bytes"
         )
     try:

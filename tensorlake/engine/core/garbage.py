@@ -24,6 +24,7 @@ be named again).
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -99,17 +100,24 @@ def read_records(storage: Storage) -> tuple[dict[str, float], list[str]]:
     found = list(storage.list(keys.GARBAGE_PREFIX))
     for key in found:
         try:
-            raw = unpack(storage.get(key), f"Garbage record {key}")
+            raw = unpack(storage.get(key), f"Garbage record {key}", key)
             entries = raw["keys"]
-            items = [(str(k), float(t)) for k, t in entries.items()]
+            items = [(_key(k), float(t)) for k, t in entries.items()]
         except KeyNotFoundError:  # removed by another gc since listed
             continue
-        except (FormatError, KeyError, TypeError, AttributeError, ValueError):
+        except (FormatError, KeyError, TypeError, AttributeError, ValueError, OverflowError):
             continue
+        items = [(k, t) for k, t in items if math.isfinite(t)]
         for k, t in items:
             if t > merged.get(k, float("-inf")):
                 merged[k] = t
     return merged, found
+
+
+def _key(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"garbage key {value!r}")
+    return value
 
 
 def replace_records(storage: Storage, entries: Mapping[str, float], old: list[str]) -> None:

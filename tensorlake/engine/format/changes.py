@@ -108,10 +108,37 @@ class Changes:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Changes:
+        """The record as stored (``to_dict``); ``TypeError`` / ``ValueError`` when a field
+        is not what ``to_dict`` writes (the caller names the object in a FormatError)."""
+        d = _stored_map(d, "changes")
         changes = cls()
-        for t, raw in ((d or {}).get("updated") or {}).items():
-            changes.updated[t] = set(np.frombuffer(raw, dtype=np.int64).tolist())
-        changes.info = set((d or {}).get("info") or [])
-        changes.deleted = {t: int(n) for t, n in ((d or {}).get("deleted") or {}).items()}
-        changes.renamed = dict((d or {}).get("renamed") or {})
+        for t, raw in _stored_map(d.get("updated"), "updated").items():
+            if not isinstance(raw, bytes) or len(raw) % 8:
+                raise ValueError(f"updated rows of {t!r} are not int64s")
+            changes.updated[_name(t)] = set(np.frombuffer(raw, dtype=np.int64).tolist())
+        info = d.get("info") or []
+        if not isinstance(info, list):
+            raise TypeError(f"info is {info!r}, not a list")
+        changes.info = {_name(t) for t in info}
+        for t, n in _stored_map(d.get("deleted"), "deleted").items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ValueError(f"{n!r} rows deleted from {t!r}")
+            changes.deleted[_name(t)] = n
+        changes.renamed = {
+            _name(a): _name(b) for a, b in _stored_map(d.get("renamed"), "renamed").items()
+        }
         return changes
+
+
+def _stored_map(value: Any, name: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} is {value!r}, not a map")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"tensor name {value!r} is not a string")
+    return value

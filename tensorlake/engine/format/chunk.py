@@ -34,12 +34,13 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 
-from tensorlake.compression import compress, decompress
+from tensorlake.compression import BYTE_CODECS, compress, decompress
 from tensorlake.errors import FormatError
 
 __all__ = [
     "BLOCK_NBYTES",
     "CHUNK_FORMAT_MAJOR",
+    "MAX_ROWS",
     "PREFIX_NBYTES",
     "Chunk",
     "ChunkHeader",
@@ -199,8 +200,17 @@ def header_nbytes_of(head: bytes | memoryview, key: str = "") -> int:
     return PREFIX_NBYTES + header_len
 
 
-def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
-    """Parse the header at the start of ``data`` (which may hold just prefix+header)."""
+def decode_header(
+    data: bytes | memoryview, key: str = "", object_nbytes: int | None = None
+) -> ChunkHeader:
+    """Parse the header at the start of ``data`` (which may hold just prefix+header).
+
+    Every field is checked against the others before anything is allocated from it (a
+    header whose checksum holds can still come from a buggy writer): a ``FormatError``
+    naming ``key``, never another exception or an allocation the header cannot justify.
+    ``object_nbytes``, the size of the whole object when known, bounds the payload the
+    header may describe (exactly, or by LZ4's largest ratio when compressed).
+    """
     end = header_nbytes_of(data, key)
     if len(data) < end:
         raise FormatError(f"Chunk '{key}' is truncated inside its header.", key=key)
@@ -210,29 +220,100 @@ def decode_header(data: bytes | memoryview, key: str = "") -> ChunkHeader:
         raise FormatError(f"Chunk '{key}' has a corrupt header (checksum mismatch).", key=key)
     try:
         h = msgpack.unpackb(raw)
-        n = int(h["n"])
+        if not isinstance(h, dict):
+            raise ValueError("the header is not a map")
+        n = _count(h, "n", MAX_ROWS)
+        cc, tile, pcrc = h.get("cc"), h.get("tile"), h.get("pcrc")
+        if cc is not None and cc not in BYTE_CODECS:
+            raise ValueError(f"unknown chunk compression {cc!r}")
+        payload = None if object_nbytes is None else object_nbytes - end
         if "rb" in h:  # uniform rows
-            row_nbytes, ndim = int(h["rb"]), int(h["ndim"])
-            offsets = np.arange(n + 1, dtype=np.uint64) * np.uint64(row_nbytes)
-            shape = np.frombuffer(h["shape"], dtype=np.uint32)
-            shapes = np.broadcast_to(shape, (n, ndim))
-            crcs = np.empty(0, dtype=np.uint32)
-            blocks = np.frombuffer(h["bcrcs"], dtype=np.uint32)
-            if int(h["bs"]) != BLOCK_NBYTES or len(blocks) != -(-n * row_nbytes // BLOCK_NBYTES):
-                raise ValueError("block checksums do not cover the payload")
+            offsets, shapes, crcs, blocks = _uniform_header(h, n, payload, cc)
         else:
-            offsets = np.frombuffer(h["offsets"], dtype=np.uint64)
-            shapes = np.frombuffer(h["shapes"], dtype=np.uint32).reshape(n, int(h["ndim"]))
-            crcs = np.frombuffer(h["crcs"], dtype=np.uint32)
-            blocks = None
-            if crcs.shape != (n,):
-                raise ValueError("one CRC per row expected")
-    except Exception as err:  # any malformed header is corruption
+            offsets, shapes, crcs, blocks = _row_header(h, n)
+            _check_payload(int(offsets[-1]), payload, cc)
+        if tile:
+            if not isinstance(tile, list) or len(tile) != 2:
+                raise ValueError(f"tile is {tile!r}")
+            tile = (_int(tile[0], 0, MAX_ROWS), _int(tile[1], 1, MAX_ROWS))
+            if tile[0] >= tile[1]:
+                raise ValueError(f"tile {tile[0]} of {tile[1]}")
+        if pcrc is not None:
+            pcrc = _int(pcrc, 0, 0xFFFFFFFF)
+    except (ValueError, TypeError, KeyError, OverflowError) as err:  # msgpack's errors too
         raise FormatError(f"Chunk '{key}' has an unreadable header: {err}", key=key) from err
-    if offsets.shape != (n + 1,):
-        raise FormatError(f"Chunk '{key}' header is inconsistent.", key=key)
-    tile = tuple(h["tile"]) if h.get("tile") else None
-    return ChunkHeader(n, offsets, shapes, crcs, h.get("cc"), tile, end, h.get("pcrc"), blocks)
+    return ChunkHeader(n, offsets, shapes, crcs, cc, tile or None, end, pcrc, blocks)
+
+
+MAX_ROWS = 1 << 24
+"""The most rows a chunk may say it holds: a header's row count sizes the offsets array
+(8 bytes a row) before any row is read, so a damaged one must not ask for terabytes."""
+_MAX_NDIM = 64  # numpy's limit
+
+
+def _int(value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{value!r} is not an integer in [{low}, {high}]")
+    return value
+
+
+def _count(h: dict, name: str, high: int) -> int:
+    return _int(h.get(name), 0, high)
+
+
+def _u32s(h: dict, name: str, count: int | None = None) -> np.ndarray:
+    raw = h.get(name)
+    if not isinstance(raw, bytes) or len(raw) % 4 or (count is not None and len(raw) != 4 * count):
+        raise ValueError(f"{name!r} does not hold {count if count is not None else 'whole'} u32s")
+    return np.frombuffer(raw, dtype=np.uint32)
+
+
+def _check_payload(declared: int, payload: int | None, cc: str | None) -> None:
+    """``declared`` payload bytes fit an object whose payload is ``payload`` bytes."""
+    if payload is None:
+        return
+    if payload < 0:
+        raise ValueError("the object ends inside its header")
+    if (declared != payload) if cc is None else (declared > payload * _MAX_RATIO + 16):
+        raise ValueError(f"the header describes {declared} payload bytes, the object has {payload}")
+
+
+_MAX_RATIO = 255  # LZ4's largest expansion
+
+
+def _uniform_header(
+    h: dict, n: int, payload: int | None, cc: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Format 2: offsets and shapes follow from one row size and shape."""
+    row_nbytes, ndim = _count(h, "rb", 1 << 62), _count(h, "ndim", _MAX_NDIM)
+    shape = _u32s(h, "shape", ndim)
+    blocks = _u32s(h, "bcrcs")
+    # the block checksums are in the header: they bound the payload it can describe
+    if h.get("bs") != BLOCK_NBYTES or len(blocks) != -(-n * row_nbytes // BLOCK_NBYTES):
+        raise ValueError("block checksums do not cover the payload")
+    _check_payload(n * row_nbytes, payload, cc)
+    if row_nbytes:
+        offsets = np.arange(n + 1, dtype=np.uint64) * np.uint64(row_nbytes)
+    else:  # empty rows: however many, no memory (a read-only view of one zero)
+        offsets = np.broadcast_to(np.zeros(1, dtype=np.uint64), (n + 1,))
+    shapes = np.broadcast_to(shape, (n, ndim))
+    return offsets, shapes, np.empty(0, dtype=np.uint32), blocks
+
+
+def _row_header(h: dict, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+    """Format 1: each row's offset, shape and CRC, as arrays in the header."""
+    ndim = _count(h, "ndim", _MAX_NDIM)
+    raw = h.get("offsets")
+    if not isinstance(raw, bytes) or len(raw) != 8 * (n + 1):
+        raise ValueError(f"{n + 1} offsets expected")
+    offsets = np.frombuffer(raw, dtype=np.uint64)
+    if offsets[0] != 0 or (offsets[1:] < offsets[:-1]).any():
+        raise ValueError("row offsets are not increasing from 0")
+    if int(offsets[-1]) >= 1 << 62:
+        raise ValueError(f"a payload of {int(offsets[-1])} bytes")
+    shapes = _u32s(h, "shapes", n * ndim).reshape(n, ndim)
+    crcs = _u32s(h, "crcs", n)
+    return offsets, shapes, crcs, None
 
 
 class Chunk:
@@ -242,7 +323,7 @@ class Chunk:
 
     def __init__(self, data: bytes, key: str = "") -> None:
         self.key = key
-        self.header = decode_header(data, key)
+        self.header = decode_header(data, key, len(data))
         self._raw = memoryview(data)[self.header.header_nbytes :]
         self._payload: memoryview | None = None
         self._verified = False
@@ -253,12 +334,21 @@ class Chunk:
 
     def payload(self) -> memoryview:
         if self._payload is None:
+            expected = int(self.header.offsets[-1])
             if self.header.chunk_compression is None:
                 self._payload = self._raw
             else:
-                self._payload = memoryview(decompress(self._raw, self.header.chunk_compression))
-            if len(self._payload) != int(self.header.offsets[-1]):
-                raise FormatError(f"Chunk '{self.key}' payload is truncated.", key=self.key)
+                try:
+                    plain = decompress(self._raw, self.header.chunk_compression, size=expected)
+                except FormatError as err:
+                    raise FormatError(f"Chunk '{self.key}': {err}", key=self.key) from err
+                self._payload = memoryview(plain)
+            if len(self._payload) != expected:
+                raise FormatError(
+                    f"Chunk '{self.key}' payload is truncated ({len(self._payload)} bytes "
+                    f"of {expected}).",
+                    key=self.key,
+                )
         return self._payload
 
     def row(self, i: int) -> memoryview:

@@ -9,6 +9,8 @@ chunks are always written before the manifest that names them (see docs/format.m
 from __future__ import annotations
 
 import getpass
+import math
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -81,15 +83,40 @@ class Commit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Commit:
+        """The commit a stored map describes; ``TypeError`` / ``ValueError`` if a field has
+        the wrong type (absent fields take their defaults, as in older commits)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"the commit record is a {type(d).__name__}, not a map")
+        when = d.get("time") or 0.0
+        if not isinstance(when, int | float) or isinstance(when, bool):
+            raise TypeError(f"commit time {when!r}")
+        if not math.isfinite(when):
+            raise ValueError(f"commit time {when!r}")
         return cls(
-            d.get("id") or "",
-            d.get("parent"),
-            d.get("message"),
-            d.get("time") or 0.0,
-            d.get("author") or "unknown",
-            d.get("branch") or DEFAULT_BRANCH,
-            d.get("extra") or {},
+            _text(d.get("id") or "", "id"),
+            _optional_text(d.get("parent"), "parent"),
+            _optional_text(d.get("message"), "message"),
+            float(when),
+            _text(d.get("author") or "unknown", "author"),
+            _text(d.get("branch") or DEFAULT_BRANCH, "branch"),
+            _map(d.get("extra") or {}, "extra"),
         )
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {value!r}, not a string")
+    return value
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    return None if value is None else _text(value, name)
+
+
+def _map(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} is {value!r}, not a map")
+    return value
 
 
 @dataclass(slots=True)
@@ -124,23 +151,51 @@ def read_commit(storage: Storage, commit_id: str) -> StoredVersion:
 
 def decode_commit(data: bytes, commit_id: str) -> StoredVersion:
     """A commit object from its stored bytes; ``FormatError`` if it does not decode."""
-    what = f"Commit {commit_id}"
-    raw = unpack(data, what)
+    return _decode_version(data, f"Commit {commit_id}", keys.commit_key(commit_id), staging=False)
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+"""What reading the fields of a decoded record raises when it is not the record expected."""
+
+
+def _decode_version(data: bytes, what: str, key: str, *, staging: bool) -> StoredVersion:
+    """A commit or staging object from its stored bytes, every field checked: a value of
+    the right types or a ``FormatError`` naming ``key`` (neither object has a checksum)."""
+    raw = unpack(data, what, key)
     try:
-        return StoredVersion(
-            raw["manifest"], Changes.from_dict(raw.get("changes")), Commit.from_dict(raw["commit"])
-        )
-    except (KeyError, TypeError, AttributeError) as err:  # decodes, but is no commit object
-        raise FormatError(f"{what} is malformed: {err!r}", key=keys.commit_key(commit_id)) from err
+        if not isinstance(raw, dict):
+            raise TypeError(f"the object is a {type(raw).__name__}, not a map")
+        manifest = _map(raw["manifest"], "manifest")
+        changes = Changes.from_dict(raw.get("changes"))
+        if staging:
+            return StoredVersion(manifest, changes, base=_text(raw["base"], "base"))
+        return StoredVersion(manifest, changes, Commit.from_dict(raw["commit"]))
+    except _MALFORMED as err:  # decodes, but is no commit or staging object
+        raise FormatError(f"{what} ({key}) is malformed: {err!r}", key=key) from err
 
 
 def read_head(storage: Storage, branch: str) -> str:
+    """The commit id ``branch`` points to; ``FormatError`` naming the ref if it holds no id."""
+    key = keys.ref_key(branch)
     try:
-        return storage.get(keys.ref_key(branch)).decode().strip()
+        data = storage.get(key)
     except KeyNotFoundError:
         raise VersionError(
             f"No branch '{branch}' in {storage.url}. Branches: {list_branches(storage)}."
         ) from None
+    head = data.decode("ascii", "replace").strip()
+    if not _COMMIT_ID.match(head):
+        raise FormatError(
+            f"The head of branch '{branch}' ({key}) is corrupt: {data[:60]!r} is not a "
+            "commit id. Point it at a commit again (ds.checkout(commit_id) then a new "
+            "branch), or restore the object.",
+            key=key,
+        )
+    return head
+
+
+_COMMIT_ID = re.compile(r"^[0-9A-Za-z_.\-]{1,128}$")
+"""What a stored branch head may hold (``new_commit_id`` makes 40 hex digits)."""
 
 
 def write_head(storage: Storage, branch: str, commit_id: str) -> None:
@@ -185,17 +240,12 @@ def _created_ns(data: bytes) -> int:
 
 def read_staging(storage: Storage, branch: str) -> StoredVersion | None:
     """The staged (uncommitted) state of ``branch``, if any was flushed."""
-    what = f"Staging manifest of '{branch}'"
+    key = keys.staging_key(branch)
     try:
-        raw = unpack(storage.get(keys.staging_key(branch)), what)
+        data = storage.get(key)
     except KeyNotFoundError:
         return None
-    try:
-        return StoredVersion(
-            raw["manifest"], Changes.from_dict(raw.get("changes")), base=raw["base"]
-        )
-    except (KeyError, TypeError, AttributeError) as err:
-        raise FormatError(f"{what} is malformed: {err!r}", key=keys.staging_key(branch)) from err
+    return _decode_version(data, f"Staging manifest of '{branch}'", key, staging=True)
 
 
 def write_staging(

@@ -63,12 +63,22 @@ def check_format(storage: Storage) -> dict[str, Any]:
         ) from None
     try:
         meta = json.loads(raw)
-        major = int(str(meta["format_version"]).split(".")[0])
-    except (ValueError, KeyError, TypeError) as err:
-        raise FormatError(f"{DATASET_META_KEY} at {storage.url} is corrupt: {err}") from err
+        version = meta["format_version"]
+        if not isinstance(version, str | int) or isinstance(version, bool):
+            raise TypeError(f"format_version is {version!r}")
+        major = int(str(version).split(".")[0])
+        if major < 1:
+            raise ValueError(f"format_version is {version!r}")
+    except (ValueError, KeyError, TypeError, RecursionError) as err:  # JSON and Unicode too
+        raise FormatError(
+            f"{DATASET_META_KEY} at {storage.url} is corrupt: {str(err)[:200]}. It names the "
+            "dataset's format version; restore it (any copy of this dataset's) to read it.",
+            key=DATASET_META_KEY,
+        ) from err
     if major > FORMAT_MAJOR:
         raise FormatError(
-            f"The dataset at {storage.url} has format {meta['format_version']}, newer than "
-            f"this tensorlake reads ({FORMAT_VERSION}). Upgrade tensorlake."
+            f"The dataset at {storage.url} ({DATASET_META_KEY}) has format {version}, newer than "
+            f"this tensorlake reads ({FORMAT_VERSION}). Upgrade tensorlake.",
+            key=DATASET_META_KEY,
         )
     return meta

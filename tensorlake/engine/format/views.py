@@ -12,6 +12,7 @@ branch sees them, and gc keeps the commits they name.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -69,28 +70,55 @@ class SavedView:
 
     @classmethod
     def from_bytes(cls, data: bytes, key: str) -> SavedView:
-        raw = unpack(data, f"Saved view {key}")
+        """A stored view, every field checked; ``FormatError`` naming ``key`` otherwise."""
+        raw = unpack(data, f"Saved view {key}", key)
         try:
-            if int(raw.get("format", 0)) > VIEW_FORMAT:
+            if not isinstance(raw, dict):
+                raise TypeError(f"the object is a {type(raw).__name__}, not a map")
+            fmt = raw.get("format", 0)
+            if not isinstance(fmt, int) or isinstance(fmt, bool):
+                raise TypeError(f"format {fmt!r}")
+            if fmt > VIEW_FORMAT:
                 raise FormatError(
-                    f"Saved view {key} is of format {raw['format']}, newer than this "
+                    f"Saved view {key} is of format {fmt}, newer than this "
                     f"tensorlake reads ({VIEW_FORMAT}). Upgrade tensorlake.",
                     key=key,
                 )
             tensors = raw.get("tensors")
+            if tensors is not None and (
+                not isinstance(tensors, list) or not all(isinstance(t, str) for t in tensors)
+            ):
+                raise TypeError(f"tensors {tensors!r}")
+            message, when, rows = raw.get("message"), raw.get("time") or 0, raw["rows"]
+            if message is not None and not isinstance(message, str):
+                raise TypeError(f"message {message!r}")
+            if (
+                not isinstance(when, int | float)
+                or isinstance(when, bool)
+                or not math.isfinite(when)
+            ):
+                raise ValueError(f"time {when!r}")
+            if not isinstance(rows, bytes):
+                raise TypeError("rows are not int64 bytes")
             return cls(
-                id=str(raw["id"]),
-                message=raw.get("message"),
-                commit=str(raw["commit"]),
-                branch=str(raw.get("branch") or ""),
-                time=float(raw.get("time") or 0),
-                group=str(raw.get("group") or ""),
-                rows=np.frombuffer(raw["rows"], dtype="<i8").astype(np.int64),
+                id=_text(raw["id"], "id"),
+                message=message,
+                commit=_text(raw["commit"], "commit"),
+                branch=_text(raw.get("branch") or "", "branch"),
+                time=float(when),
+                group=_text(raw.get("group") or "", "group"),
+                rows=np.frombuffer(rows, dtype="<i8").astype(np.int64),
                 tensors=tuple(tensors) if tensors is not None else None,
                 optimized=bool(raw.get("optimized", False)),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise FormatError(f"Saved view {key} is malformed: {err!r}", key=key) from err
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} {value!r} is not a string")
+    return value
 
 
 def check_view_id(view_id: object) -> str:

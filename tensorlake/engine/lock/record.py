@@ -73,10 +73,20 @@ class LockHolder:
                 heartbeat=float(_typed(record, "heartbeat", (int, float))),
                 lease=float(_typed(record, "lease", (int, float))),
             )
-        except (ValueError, TypeError, KeyError) as err:  # JSONDecodeError and UnicodeError too
-            raise FormatError(f"unreadable writer lock: {err}", key=LOCK_KEY) from err
-        if holder.pid <= 0 or not holder.token or not 0 < holder.lease < math.inf:
-            raise FormatError(f"unreadable writer lock: invalid record {record!r}", key=LOCK_KEY)
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as err:
+            # (JSONDecodeError and UnicodeError are ValueErrors)
+            raise FormatError(f"unreadable writer lock ({LOCK_KEY}): {err}", key=LOCK_KEY) from err
+        if (
+            not 0 < holder.pid < 1 << 32
+            or not holder.token
+            or not 0 < holder.lease < math.inf
+            or not math.isfinite(holder.acquired)
+            or not math.isfinite(holder.heartbeat)
+        ):
+            raise FormatError(
+                f"unreadable writer lock ({LOCK_KEY}): invalid record {str(record)[:300]}",
+                key=LOCK_KEY,
+            )
         return holder
 
     def as_dict(self) -> dict[str, Any]:
