@@ -28,6 +28,7 @@ import logging
 import os
 import pickle
 import secrets
+import shutil
 import tempfile
 import threading
 import traceback
@@ -84,6 +85,7 @@ class Canary:
         self.secret_files: set[Path] = set()  # hold the secret on purpose (the user wrote it)
         self.records = _Records()
         self.endpoint = ""
+        self.extra_dirs: list[Path] = []  # other folders to scan (a cluster's)
         self.warnings: list[warnings.WarningMessage] = []
 
     def see(self, where: str, value: Any) -> None:
@@ -137,9 +139,11 @@ class Canary:
         found += [
             f"fd {name}" for name, text in (("stdout", out), ("stderr", err)) if CANARY in text
         ]
-        for path in sorted(self.root.rglob("*")) + sorted(self.tmpdir.rglob("*")):
-            if path.is_file() and path not in self.secret_files and needle in path.read_bytes():
-                found.append(f"file {path}")
+        for folder in [self.root, self.tmpdir, *self.extra_dirs]:
+            for path in sorted(folder.rglob("*")):
+                readable = path.is_file() and not path.is_symlink()
+                if readable and path not in self.secret_files and needle in path.read_bytes():
+                    found.append(f"file {path}")
         client = _admin(self.endpoint)
         for bucket in self.buckets:
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -578,3 +582,100 @@ def test_the_grep_finds_a_planted_canary(canary: Canary, s3_bucket: str) -> None
         "file",
         f"s3://{s3_bucket}/k",
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="compute/worker.py: Job's dataclass repr shows target_creds and environ "
+    "(reported to compute's owner; redact them with field(repr=False))",
+)
+def test_a_compute_jobs_repr_shows_no_secret(secret_creds: dict[str, str]) -> None:
+    from tensorlake.compute.cluster import ClusterJob
+    from tensorlake.compute.worker import Job
+
+    job = Job(["x"], "s3://b/x", secret_creds, False, False, environ={"AWS_SESSION_TOKEN": CANARY})
+    assert CANARY not in repr(job) + repr(ClusterJob("t", job))
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, canary: Canary) -> Iterator[str]:
+    """A local Ray or Dask cluster whose files (Ray's session folder, Dask's worker
+    folders) are under the canary's temp dir."""
+    if request.param == "ray":
+        ray = pytest.importorskip("ray")
+        if ray.is_initialized():
+            pytest.skip("ray is already running in this process")
+        # a short folder: Ray's socket paths must stay under 107 characters
+        folder = Path(tempfile.mkdtemp(prefix="tl-ray-", dir="/tmp"))
+        ray.init(
+            num_cpus=2,
+            object_store_memory=100 << 20,
+            include_dashboard=False,
+            _temp_dir=str(folder),
+        )
+        canary.extra_dirs.append(folder)  # its logs, spilled objects
+        try:
+            yield "ray"
+        finally:
+            ray.shutdown()
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        distributed = pytest.importorskip("distributed")
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+            local_directory=str(canary.tmpdir),
+        )
+        client = distributed.Client(cluster)
+        try:
+            yield "dask"
+        finally:
+            client.close()
+            cluster.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cluster", ["ray", "dask"], indirect=True)
+def test_cluster_workers_leave_no_secret(
+    cluster: str, canary: Canary, s3_bucket: str, secret_creds: dict[str, str]
+) -> None:
+    """The job a Ray or Dask worker gets (target creds, populated link creds) leaves the
+    canary in no log, message or file of the cluster."""
+    canary.buckets.append(s3_bucket)
+    ds = tl.empty(f"s3://{s3_bucket}/cluster", creds=secret_creds)
+    ds.create_tensor("x", dtype="int64")
+    ds.commit("schema")
+    report = canary.printed(
+        "cluster eval", fail_on(bad=-1).eval, list(range(20)), ds, num_workers=2, scheduler=cluster
+    )
+    canary.reprs("cluster report", report)
+    err = canary.error(
+        "cluster failing eval",
+        fail_on(bad=3).eval,
+        list(range(8)),
+        ds,
+        num_workers=2,
+        scheduler=cluster,
+    )
+    assert "index 3" in str(err)
+    assert ds.x.numpy().ravel().tolist() == list(range(20))
+    _admin(canary.endpoint).put_object(Bucket=s3_bucket, Key="raw/0.jpg", Body=jpeg_bytes(9, 9))
+    links = tl.empty(str(canary.root / "links"))
+    links.create_tensor("images", htype="link[image]", sample_compression="jpg")
+    links.add_creds_key("raw")
+    links.populate_creds("raw", secret_creds)
+    urls = [f"s3://{s3_bucket}/raw/0.jpg"] * 4
+    canary.printed(
+        "cluster links",
+        link_rows(creds_key="raw").eval,
+        urls,
+        links,
+        num_workers=2,
+        scheduler=cluster,
+    )
+    assert len(links.images) == 4
+    ds.close()
+    links.close()
+    leaks = canary.places()
+    assert not leaks, "the canary was found in:\n" + "\n".join(leaks)
