@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tensorlake.compute.progress import human_bytes
 from tensorlake.engine.format import keys, records
 from tensorlake.engine.lock import WriterLock
-from tensorlake.engine.version.reachable import ancestry, chunks_of, segments_of
+from tensorlake.engine.version.reachable import ancestry, references_of
 from tensorlake.errors import DatasetNotFoundError, FormatError, LockedError, VersionError
 from tensorlake.registry.home import dataset_root, datasets_dir, remember
 from tensorlake.registry.names import parse_name
@@ -117,9 +118,10 @@ def pull(
         history = ancestry(storage, target.commit)
         if not fresh:
             _check_local(name, storage, target, history, force)
-        segments = segments_of(storage, history)
-        fetch(sorted(segments))
-        fetch(chunks_of(storage, segments))
+        # segments are downloaded as they are found: the index segments, then the
+        # leaves they list
+        found = references_of(storage, history, fetch.then_read)
+        fetch(sorted(found.chunks))
         fetch.files(work, target)
         records.write_head(storage, target.branch, target.commit)
         if storage.exists(keys.staging_key(target.branch)):
@@ -192,6 +194,11 @@ class _Fetcher:
             )
         self.bytes += self.moves.run(missing, self._one, sum(self.objects[k][0] for k in missing))
         self.count += len(missing)
+
+    def then_read(self, wanted: list[str]) -> Iterator[tuple[str, bytes]]:
+        """Download what the local copy lacks of ``wanted``, then read it locally."""
+        self(wanted)
+        return self.storage.get_many(wanted)
 
     def _one(self, key: str) -> int:
         data = self.remote.get(self.remote.object_key(self.name, key))

@@ -1,8 +1,8 @@
 """Manifests: what a version of a dataset holds, per tensor its meta and chunk table.
 
 A manifest is small and mutable in memory, immutable once written as a commit. Its
-stored form names each tensor's table segments instead of holding the tables
-(``segments.py`` stores and loads them).
+stored form names each tensor's table segments, or for a large table the index segments
+listing them, instead of holding the tables (``segments.py`` stores and loads them).
 """
 
 from __future__ import annotations
@@ -12,22 +12,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tensorlake import config
-from tensorlake.engine.format.chunk_table import ChunkTable
+from tensorlake.engine.format.chunk_table import ChunkTable, StoredTable
 from tensorlake.errors import FormatError
 
 __all__ = [
     "MANIFEST_FORMAT_MAJOR",
     "Manifest",
+    "StoredManifest",
+    "TableKeys",
     "TensorMeta",
     "TensorState",
     "check_manifest_format",
 ]
 
-MANIFEST_FORMAT_MAJOR = 3
-"""3: a tensor may store its chunks under another name (``storage_name``, after a rename);
-written only by manifests that have such a tensor, so that a reader of format 2 refuses
-them (it would look for their chunks under the new name) and reads every other one.
+MANIFEST_FORMAT_MAJOR = 4
+"""4: a tensor's table may be named through index segments (``"index"``, for tables of
+``INDEX_MIN_LEAVES`` leaves or more); written only by manifests that have such a table,
+so that a reader of format 3 refuses them (it would find no table) and reads every other.
+3: a tensor may store its chunks under another name (``storage_name``, after a rename);
+written only by manifests that have such a tensor (and no index), so that a reader of
+format 2 refuses them (it would look for their chunks under the new name).
 2: per-tensor table segments. 1 (inline tables) is still read."""
+_INDEX_FORMAT = 4
 _RENAMES_FORMAT = 3
 _SEGMENTS_FORMAT = 2
 
@@ -85,6 +91,30 @@ class TensorMeta:
         self.max_shape = tuple(map(max, self.max_shape, shape))
 
 
+class StoredManifest(dict[str, Any]):
+    """A manifest's stored form as just made (a plain map once stored), which also
+    knows the leaves holding staged entries that its index segments list: a manifest
+    names those leaves only through its index segments, and the writer discards them
+    once a later state supersedes them (``segments.segment_set``)."""
+
+    __slots__ = ("staged_leaves",)
+
+    def __init__(self, d: dict[str, Any], staged_leaves: frozenset[str]) -> None:
+        super().__init__(d)
+        self.staged_leaves = staged_leaves
+
+
+@dataclass(frozen=True, slots=True)
+class TableKeys:
+    """What a stored manifest names of one tensor's chunk table."""
+
+    name: str
+    chunks_name: str  # the tensor's name in its chunk keys
+    segments: tuple[str, ...]  # its leaf segments, when the manifest names them
+    index: tuple[str, ...]  # the index segments listing its leaves, for a large table
+    inline: dict[str, bytes] | None = None  # format 1: the table itself
+
+
 @dataclass(slots=True)
 class TensorState:
     meta: TensorMeta
@@ -113,34 +143,41 @@ class Manifest:
             dict(self.settings),
         )
 
-    def to_dict(self, segments: dict[str, list[str]]) -> dict[str, Any]:
-        """The stored form; ``segments`` names each tensor's stored table segments."""
+    def to_dict(self, tables: dict[str, StoredTable]) -> dict[str, Any]:
+        """The stored form; ``tables`` names each tensor's stored table segments."""
+        indexed = any(tables[name].index for name in self.tensors)
         renamed = any(s.meta.storage_name is not None for s in self.tensors.values())
-        return {
-            "format": _RENAMES_FORMAT if renamed else _SEGMENTS_FORMAT,
-            "tensors": [
-                {"meta": s.meta.to_dict(), "segments": segments[name]}
-                for name, s in self.tensors.items()
-            ],
+        fmt = _INDEX_FORMAT if indexed else _RENAMES_FORMAT if renamed else _SEGMENTS_FORMAT
+        tensors = []
+        for name, s in self.tensors.items():
+            stored = tables[name]
+            if stored.index:
+                tensors.append({"meta": s.meta.to_dict(), "index": list(stored.index)})
+            else:
+                tensors.append({"meta": s.meta.to_dict(), "segments": list(stored.segments)})
+        d = {
+            "format": fmt,
+            "tensors": tensors,
             "info": self.info,
             "groups": self.groups,
             "creds_keys": self.creds_keys,
             "settings": self.settings,
         }
+        return StoredManifest(d, frozenset(k for t in tables.values() for k in t.staged_leaves))
 
     @staticmethod
-    def segment_keys(d: dict[str, Any]) -> dict[str, list[str]]:
-        """Each tensor's table segments named by a stored manifest."""
-        check_manifest_format(d)
-        return {t["meta"]["name"]: list(t.get("segments", ())) for t in d["tensors"]}
-
-    @staticmethod
-    def chunk_segments(d: dict[str, Any]) -> list[tuple[str, list[str]]]:
-        """``(name in chunk keys, table segments)`` of each tensor of a stored manifest:
-        which segments name chunks under which ``tensors/<name>/chunks/``."""
+    def tables(d: dict[str, Any]) -> list[TableKeys]:
+        """What a stored manifest names of each tensor's table, in creation order (the
+        index segments are not read: ``segments.references`` follows them)."""
         check_manifest_format(d)
         return [
-            (t["meta"].get("storage_name") or t["meta"]["name"], list(t.get("segments", ())))
+            TableKeys(
+                t["meta"]["name"],
+                t["meta"].get("storage_name") or t["meta"]["name"],
+                tuple(t.get("segments", ())),
+                tuple(t.get("index", ())),
+                t.get("chunks"),
+            )
             for t in d["tensors"]
         ]
 

@@ -134,9 +134,10 @@ class TensorReader:
         if not 0 <= row < table.num_rows:
             return None
         j = table.locate(row)
-        if int(table.column("kind")[j]) != KIND_ROWS:
+        ref = table[j]  # (one entry: a lazy table is not read whole)
+        if ref.kind != KIND_ROWS:
             return None
-        chunk = self._cache.get(self._key(int(table.column("ids")[j])))
+        chunk = self._cache.get(self._key(ref.id))
         if chunk is None:
             return None
         local = row - table.row_start(j)
@@ -209,7 +210,7 @@ class TensorReader:
         return found  # type: ignore[return-value]
 
     def _is_tile(self, j: int) -> bool:
-        return int(self.table.column("kind")[j]) != KIND_ROWS
+        return self.table[j].kind != KIND_ROWS
 
     def _fetch(self, entries: Sequence[int]) -> dict[int, Chunk]:
         """Whole chunks for table entries (tiles expanded), cached, fetched concurrently."""

@@ -16,8 +16,7 @@ from typing import Any
 from tensorlake.engine.core.dataset import DatasetCore
 from tensorlake.engine.core.garbage import grace_seconds, read_records, replace_records
 from tensorlake.engine.format import keys, records
-from tensorlake.engine.format.chunk_table import ChunkTable
-from tensorlake.engine.format.manifest import Manifest
+from tensorlake.engine.format.segments import references
 from tensorlake.engine.format.views import list_views
 from tensorlake.errors import VersionError
 
@@ -70,16 +69,7 @@ def gc(core: DatasetCore, grace: float | None = None) -> dict[str, int]:
             live_commits.add(commit_id)
             manifests.append(stored.manifest)
             commit_id = stored.commit.parent if stored.commit else None
-    segment_tensors: dict[str, set[str]] = {}  # segment key -> chunk names of its tensors
-    for d in manifests:
-        for name, named in Manifest.chunk_segments(d):
-            for key in named:
-                segment_tensors.setdefault(key, set()).add(name)
-    live_chunks: set[str] = set()
-    for key, part in storage.get_many(sorted(segment_tensors)):
-        ids = ChunkTable.from_segments([part], f"Table segment {key}").column("ids")
-        for tensor in segment_tensors[key]:
-            live_chunks.update(keys.chunk_key(tensor, int(i)) for i in ids)
+    live = references(manifests, storage.get_many)  # table segments (index too), chunks
     live_keys = {keys.commit_key(c) for c in live_commits}
 
     def sweep(prefix: str, live: set[str], select: Callable[[str], bool] = _any) -> int:
@@ -97,8 +87,8 @@ def gc(core: DatasetCore, grace: float | None = None) -> dict[str, int]:
         return len(due)
 
     counts = {
-        "chunks": sweep(keys.TENSORS_PREFIX, live_chunks, keys.is_chunk_key),
-        "segments": sweep(keys.SEGMENTS_PREFIX, set(segment_tensors)),
+        "chunks": sweep(keys.TENSORS_PREFIX, set(live.chunks), keys.is_chunk_key),
+        "segments": sweep(keys.SEGMENTS_PREFIX, set(live.segments)),
         "commits": sweep(keys.COMMITS_PREFIX, live_keys),
         "staging": sweep(keys.STAGING_PREFIX, live_staging),
     }

@@ -4,9 +4,10 @@ For every branch head, every branch's current staging state and every commit rea
 from them (each object checked once, however many versions name it):
 
 - the commit and staging objects decode, and each commit names itself;
-- every chunk-table segment they name exists, matches its name (the blake2b hash of its
-  bytes, ``keys.segment_key``) and decodes, and each tensor's table agrees with its meta
-  (row count, row order);
+- every chunk-table segment they name (for a large table: its index segments, then the
+  leaves those list) exists, matches its name (the blake2b hash of its bytes,
+  ``keys.segment_key``) and decodes, each tensor's table agrees with its meta (row count,
+  row order) and with its index (where each leaf ends);
 - every chunk a table names exists, has the size the table records, and passes its
   checksums: prefix and header CRC, then the payload's CRC where the chunk has one, else
   every row's (``Chunk.verified_payload``, the reader's own checks); its row count and
@@ -36,6 +37,7 @@ from tensorlake.engine.format import keys, records, root
 from tensorlake.engine.format.chunk import Chunk
 from tensorlake.engine.format.chunk_table import KIND_ROWS, ChunkTable
 from tensorlake.engine.format.manifest import Manifest, TensorMeta
+from tensorlake.engine.format.table_index import Leaves, unpack_index
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.links.sample import LinkedSample
 from tensorlake.engine.version.verify_report import Problem, VerifyReport
@@ -92,8 +94,11 @@ class _TensorTable:
 
     manifest: str
     meta: TensorMeta
-    segments: list[str]
+    segments: list[str]  # its leaves (for a table with an index, once that is read)
     inline: ChunkTable | None = None  # format 1 manifests hold the table itself
+    index: list[str] = field(default_factory=list)  # the index segments listing its leaves
+    leaves: Leaves | None = None  # what they list
+    damaged: bool = False  # an index segment is damaged (reported)
 
 
 class _Verifier:
@@ -113,6 +118,7 @@ class _Verifier:
         except FormatError as err:
             self._problem(keys.DATASET_META_KEY, str(err))
         tables = self._tensor_tables(self._manifests())
+        self._index_segments(tables)
         segments = self._segments(tables)
         chunks = self._expected_chunks(tables, segments)
         links = self._chunks(chunks)
@@ -222,16 +228,48 @@ class _Verifier:
         out = []
         for key, manifest in manifests:
             try:
-                named = Manifest.segment_keys(manifest)
-                for t in manifest["tensors"]:
+                for t, named in zip(manifest["tensors"], Manifest.tables(manifest)):
                     meta = TensorMeta.from_dict(t["meta"])
                     inline = ChunkTable.from_dict(t["chunks"]) if "chunks" in t else None
-                    out.append(_TensorTable(key, meta, named[meta.name], inline))
+                    out.append(
+                        _TensorTable(key, meta, list(named.segments), inline, list(named.index))
+                    )
             except FormatError as err:
                 self._problem(key, f"holds an unreadable manifest: {err}")
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 self._problem(key, f"holds a malformed manifest: {err!r}")
         return out
+
+    def _index_segments(self, tables: list[_TensorTable]) -> None:
+        """Read each index segment named (once) and give its tables the leaves it lists;
+        a table with a damaged one is marked so (its problem reported)."""
+        first: dict[str, _TensorTable] = {}
+        for t in tables:
+            for key in t.index:
+                first.setdefault(key, t)
+        found: dict[str, Leaves | None] = {}
+        for key, data in self._fetch_many(sorted(first)):
+            found[key] = None
+            where = f"(an index segment of tensor '{first[key].meta.name}', named by {first[key].manifest})"
+            if isinstance(data, Exception):
+                missing = isinstance(data, KeyNotFoundError)
+                self._problem(key, f"missing {where}" if missing else f"cannot be read: {data}")
+            elif keys.segment_key(data) != key:
+                self._problem(key, f"does not match its hash: its bytes were changed {where}")
+            else:
+                self._counts["segments"] += 1
+                try:
+                    found[key] = unpack_index(data, f"Index segment {key}")
+                except FormatError as err:
+                    self._problem(key, f"cannot be decoded: {err}")
+        for t in tables:
+            if t.index:
+                parts = [found.get(k) for k in t.index]
+                if any(p is None for p in parts):
+                    t.damaged = True
+                    continue
+                t.leaves = Leaves.concat([p for p in parts if p is not None])
+                t.segments = list(t.leaves.keys)
 
     def _segments(self, tables: list[_TensorTable]) -> dict[str, ChunkTable | None]:
         """Each segment named, decoded (None when it is damaged: reported)."""
@@ -268,14 +306,16 @@ class _Verifier:
         entered: set[tuple[str, str]] = set()  # (tensor, segment key) read off already
         for t in tables:
             name = t.meta.name
+            if t.damaged:
+                continue  # a damaged index segment: reported already
             if t.inline is not None:
                 pieces: list[tuple[str, ChunkTable | None]] = [("", t.inline)]
             else:
                 pieces = [(k, segments.get(k)) for k in t.segments]
                 if any(part is None for _, part in pieces):
                     continue  # a damaged segment: reported already
-            end, ordered = 0, True
-            for key, part in pieces:
+            end, entries, ordered, reported = 0, 0, True, False
+            for i, (key, part) in enumerate(pieces):
                 assert part is not None
                 row_ends = part.row_ends
                 if len(row_ends) and (row_ends[0] < end or np.any(np.diff(row_ends) < 0)):
@@ -285,6 +325,20 @@ class _Verifier:
                     entered.add((name, key))
                     self._add_chunks(chunks, t, part, end)
                 end = int(row_ends[-1]) if len(row_ends) else end
+                entries += len(part)
+                if t.leaves is not None and (
+                    int(t.leaves.row_ends[i]) != end or int(t.leaves.entry_ends[i]) != entries
+                ):
+                    self._problem(
+                        t.manifest,
+                        f"tensor '{name}': its index says leaf {key} ends at row "
+                        f"{int(t.leaves.row_ends[i])}, entry {int(t.leaves.entry_ends[i])}; "
+                        f"the leaf ends at row {end}, entry {entries}",
+                    )
+                    reported = True
+                    break
+            if reported:
+                continue
             if not ordered:
                 self._problem(
                     t.manifest, f"tensor '{name}': its chunk table's rows are out of order"
