@@ -45,7 +45,7 @@ except ImportError:  # a platform without its wheels: Pillow's decoder, driven d
 from tensorlake.compression._image_headers import ImageHeader
 from tensorlake.errors import FormatError
 
-__all__ = ["decode_into", "pack_rgbx"]
+__all__ = ["check_bomb", "decode_into", "pack_rgbx"]
 
 _core = Image.core
 _HAVE_MAP = hasattr(_core, "map_buffer")
@@ -62,7 +62,7 @@ _PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 def decode_into(view: bytes | bytearray | memoryview, header: ImageHeader, out: np.ndarray) -> None:
     """Decode ``view`` into ``out``, a C-contiguous uint8 array of ``header.shape``."""
-    _check_bomb(header)
+    check_bomb(header)
     if header.format == "jpeg" and header.simple and simplejpeg is not None:
         _simplejpeg_decode(view, header, out)
         return
@@ -232,7 +232,7 @@ def _convert(image: Image.Image, header: ImageHeader) -> np.ndarray:
     return arr.reshape(header.shape)
 
 
-def _check_bomb(header: ImageHeader) -> None:
+def check_bomb(header: ImageHeader) -> None:
     # Pillow's decompression-bomb limit, applied before anything is allocated
     # (Pillow refuses more than twice MAX_IMAGE_PIXELS).
     limit = Image.MAX_IMAGE_PIXELS

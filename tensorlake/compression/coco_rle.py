@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from tensorlake.errors import FormatError
 
@@ -162,6 +163,7 @@ def decode_rle(
 def _row_runs(view: memoryview, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Every run of a row's masks, in order, and each run's index inside its mask."""
     h, w, n = (int(s) for s in shape)
+    _check_bomb(h, w, n)
     head = 4 * n
     if len(view) < head:
         raise FormatError(f"coco_rle row of {len(view)} bytes is too short for {n} masks.")
@@ -179,6 +181,22 @@ def _row_runs(view: memoryview, shape: Sequence[int]) -> tuple[np.ndarray, np.nd
         )
     local = np.arange(len(runs)) - np.repeat(np.cumsum(per_mask) - per_mask, per_mask)
     return runs, local
+
+
+def _check_bomb(h: int, w: int, n: int) -> None:
+    """Refuse a row whose masks are larger than an image may be (Pillow's decompression-
+    bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS`` x 2, per mask; 2**32 pixels in all): a few
+    bytes of run lengths can claim gigabytes of masks, which must not be allocated."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if min(h, w, n) < 0 or (limit and (h * w > 2 * limit or h * w * n > _MAX_ROW_PIXELS)):
+        raise FormatError(
+            f"coco_rle row of {n} masks of {h} x {w} pixels is larger than this tensorlake "
+            f"decodes (2 x PIL.Image.MAX_IMAGE_PIXELS = {2 * (limit or 0)} a mask, "
+            f"{_MAX_ROW_PIXELS} a row); raise PIL.Image.MAX_IMAGE_PIXELS to decode it."
+        )
+
+
+_MAX_ROW_PIXELS = 1 << 32
 
 
 def _runs(data: memoryview, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

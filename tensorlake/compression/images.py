@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image
 
-from tensorlake.compression._decode import decode_into
+from tensorlake.compression._decode import check_bomb, decode_into
 from tensorlake.compression._image_headers import as_byte_view, detect_format, parse_header
 from tensorlake.compression.codecs import BYTE_CODECS
 
@@ -136,6 +136,7 @@ def decode_image(data: bytes | bytearray | memoryview, out: np.ndarray | None = 
     """
     view = as_byte_view(data)
     header = parse_header(view)
+    check_bomb(header)  # before ``out`` is allocated from what the header says
     if out is None:
         out = np.empty(header.shape, dtype=np.uint8)
     else:

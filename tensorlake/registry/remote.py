@@ -20,6 +20,7 @@ kept, and the next push does not send them again).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,27 +77,43 @@ class Version:
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes, where: str) -> Version:
-        raw = unpack(data, where)
+    def from_bytes(cls, data: bytes, where: str, key: str | None = None) -> Version:
+        """The version an index object holds, every field checked; ``FormatError``
+        (naming ``where``, the index's address, and carrying ``key``) otherwise."""
+        key = where if key is None else key
+        raw = unpack(data, where, key)
         if not isinstance(raw, dict) or raw.get("format") != INDEX_FORMAT:
             raise FormatError(
                 f"{where} is not a tensorlake registry index ({INDEX_FORMAT}): "
-                "the remote holds something else, or was written by a newer tensorlake."
+                "the remote holds something else, or was written by a newer tensorlake.",
+                key=key,
             )
         try:
+            when = raw["time"]
+            if not isinstance(when, int | float) or isinstance(when, bool):
+                raise TypeError(f"time {when!r}")
+            if not math.isfinite(when):
+                raise ValueError(f"time {when!r}")
+            summary = raw["summary"]
+            if not isinstance(summary, dict):
+                raise TypeError(f"summary {summary!r}")
             return cls(
-                name=raw["name"],
-                number=int(raw["number"]),
-                commit=raw["commit"],
-                branch=raw["branch"],
-                time=float(raw["time"]),
-                author=raw["author"],
-                summary=dict(raw["summary"]),
-                objects={k: (int(v[0]), v[1]) for k, v in raw["objects"].items()},
-                files={k: (int(v[0]), v[1]) for k, v in raw["files"].items()},
+                name=_text(raw["name"], "name"),
+                number=_count(raw["number"], "number"),
+                commit=_text(raw["commit"], "commit"),
+                branch=_text(raw["branch"], "branch"),
+                time=float(when),
+                author=_text(raw["author"], "author"),
+                summary=summary,
+                objects=_listing(raw["objects"], "objects"),
+                files=_listing(raw["files"], "files"),
             )
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            raise FormatError(f"{where} is a damaged registry index ({err!r}).") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise FormatError(
+                f"{where} is a damaged registry index ({err!r}). Push the version again "
+                "to repair it.",
+                key=key,
+            ) from err
 
     def describe(self) -> dict[str, Any]:
         """What ``ls --remote`` shows of it."""
@@ -108,6 +125,30 @@ class Version:
             "author": self.author,
             **self.summary,
         }
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} {value!r} is not a string")
+    return value
+
+
+def _count(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} {value!r} is not a count")
+    return value
+
+
+def _listing(value: Any, name: str) -> dict[str, tuple[int, str]]:
+    """``{key: [size, hash]}`` as stored -> ``{key: (size, hash)}``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} is {value!r}, not a map")
+    out = {}
+    for k, entry in value.items():
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise ValueError(f"{name} entry {k!r} is {entry!r}")
+        out[_text(k, name)] = (_count(entry[0], "size"), _text(entry[1], "hash"))
+    return out
 
 
 def version_key(name: str, number: int) -> str:
@@ -162,7 +203,9 @@ class Remote:
         return self.read_versions(sorted(keys))
 
     def read_versions(self, keys: Sequence[str]) -> list[Version]:
-        out = [Version.from_bytes(data, f"{self.url}/{key}") for key, data in self.get_many(keys)]
+        out = [
+            Version.from_bytes(data, f"{self.url}/{key}", key) for key, data in self.get_many(keys)
+        ]
         return sorted(out, key=lambda v: (v.name, v.number))
 
     def get_many(self, keys: Iterable[str]) -> list[tuple[str, bytes]]:

@@ -56,11 +56,12 @@ def budget_for(data: bytes, factor: int = 64, slack: int = 1 << 20) -> int:
 def parse_checked(
     parse: Callable[[bytes], Any],
     data: bytes,
-    key: str,
+    key: str | None,
     *,
     budget: int | None = None,
 ) -> Any:
-    """``parse(data)``: its value, or the ``FormatError`` it raised (which must name ``key``).
+    """``parse(data)``: its value, or the ``FormatError`` it raised (which must name ``key``;
+    ``None`` for a codec, which does not know the key of the object its bytes come from).
 
     Any other exception propagates (the property fails); so does a hang or an allocation
     over ``budget`` bytes (default ``budget_for(data)``).
@@ -74,8 +75,9 @@ def parse_checked(
         value = parse(data)
     except FormatError as err:
         STATS["format_error"] += 1
-        assert key in str(err), f"FormatError does not name {key!r}: {err}"
-        assert err.key == key, f"FormatError.key is {err.key!r}, expected {key!r}"
+        if key is not None:
+            assert key in str(err), f"FormatError does not name {key!r}: {err}"
+            assert err.key == key, f"FormatError.key is {err.key!r}, expected {key!r}"
         return err
     finally:
         peak = tracemalloc.get_traced_memory()[1]
