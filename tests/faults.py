@@ -219,11 +219,13 @@ def _reply(
 ) -> None:
     """Send a response; with ``cut``, announce all of ``body`` but send ``cut`` bytes and hang up."""
     handler.send_response(status)
-    skip = ("content-length", "transfer-encoding", "connection", "date", "server")
+    head = handler.command == "HEAD"  # no body: the upstream's length is the object's
+    skip = ("transfer-encoding", "connection", "date", "server")
     for name, value in headers:
-        if name.lower() not in skip:
+        if name.lower() not in skip and (head or name.lower() != "content-length"):
             handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
+    if not head:
+        handler.send_header("Content-Length", str(len(body)))
     if cut is not None:
         handler.send_header("Connection", "close")
         handler.close_connection = True

@@ -20,6 +20,7 @@ import hashlib
 import http.client
 import os
 import posixpath
+import random
 import shutil
 import stat
 import tarfile
@@ -32,6 +33,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
+from tensorlake import config
 from tensorlake.api.dataset import Dataset
 from tensorlake.compute.progress import ProgressBar, progress_bar
 from tensorlake.errors import IngestError, StorageError
@@ -52,7 +54,8 @@ DEFAULT_MAX_RATIO = 200.0
 
 
 RETRIES = 5  # reconnections of one download (each resumes where the last stopped)
-BACKOFF = 0.2  # seconds before the first reconnection, doubled each time (at most 5)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # answers worth reconnecting for
+BACKOFF = 0.2  # at most this many seconds before the first reconnection, doubled each time
 BLOCK = 1 << 20  # bytes read and written at a time
 S3_PART = 64 << 20  # bytes of an s3:// archive fetched per request
 IGNORED_TOPS = ("__MACOSX",)  # zip tools' side folders, not taken as a second top folder
@@ -196,8 +199,10 @@ def _fetch(src: str, creds: dict[str, Any] | None, work: str, progressbar: bool)
 
 
 def _download(url: str, path: str, progressbar: bool) -> None:
-    """``url`` streamed into ``path``; a dropped connection is resumed with ``Range``
-    (up to ``RETRIES`` times); ``IngestError`` when it cannot be completed."""
+    """``url`` streamed into ``path``; a dropped connection (or a 429/5xx answer) is
+    retried, resuming with ``Range`` (up to ``RETRIES`` times, jittered backoff; each
+    silence longer than ``TENSORLAKE_HTTP_TIMEOUT`` drops the connection);
+    ``IngestError`` when it cannot be completed."""
     done, total, tries = 0, None, 0
     bar: ProgressBar | None = None
     with open(path, "wb") as f:
@@ -207,7 +212,8 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                 if done:
                     request.add_header("Range", f"bytes={done}-")
                 try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
+                    timeout = config.http_timeout()
+                    with urllib.request.urlopen(request, timeout=timeout) as response:
                         if done and response.status != 206:  # the server ignored Range
                             f.seek(0)
                             f.truncate()
@@ -225,9 +231,14 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                         return
                     raise http.client.IncompleteRead(b"", total - done)
                 except urllib.error.HTTPError as err:
-                    raise IngestError(
-                        f"Cannot download {url}: HTTP {err.code} {err.reason}."
-                    ) from err
+                    err.close()
+                    if err.code not in RETRY_STATUSES or tries >= RETRIES:
+                        raise IngestError(
+                            f"Cannot download {url}: HTTP {err.code} {err.reason}"
+                            + (f" ({tries + 1} attempts)." if tries else ".")
+                        ) from err
+                    tries += 1
+                    _sleep(tries)
                 except (OSError, http.client.HTTPException) as err:
                     tries += 1
                     if tries > RETRIES:
@@ -235,10 +246,15 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                             f"Cannot download {url}: the connection failed {tries} times "
                             f"({err}); {done} of {total or '?'} bytes arrived."
                         ) from err
-                    time.sleep(min(BACKOFF * 2 ** (tries - 1), 5.0))
+                    _sleep(tries)
         finally:
             if bar is not None:
                 bar.close()
+
+
+def _sleep(tries: int) -> None:
+    """Jittered exponential backoff before reconnection number ``tries``."""
+    time.sleep(random.uniform(0, min(BACKOFF * 2 ** (tries - 1), 5.0)))
 
 
 def _download_object(

@@ -29,6 +29,7 @@ from tensorlake.errors import (
     IngestError,
     KeyNotFoundError,
     SampleError,
+    StorageError,
     TensorlakeError,
 )
 from tensorlake.ingestion.files import IMAGE_EXTENSIONS, check_image
@@ -241,24 +242,34 @@ def _refuse(found: Manifest, ignore_errors: bool) -> None:
 
 
 def _verify(found: Manifest, resolver: LinkResolver, creds_key: str | None) -> None:
-    """A HEAD per object (bounded concurrency): missing or empty objects are rejected."""
+    """A HEAD per object (bounded concurrency): missing or empty objects are rejected;
+    a storage that fails (an outage, refused access) stops the ingest (``IngestError``)."""
 
-    def problem(url: str) -> str | None:
+    def problem(url: str) -> str | StorageError | None:
         try:
             info = resolver.info(make_link(url, creds_key=creds_key))
         except KeyNotFoundError:
             return "the object does not exist"
+        except StorageError as err:  # the storage failed (after its retries), not the row
+            return err
         except (TensorlakeError, OSError, ValueError) as err:
             return f"the object cannot be checked: {err}"
         return "the object is empty" if info.size == 0 else None
 
     problems = resolver.map_concurrently(problem, found.urls)
+    failed = next((p for p in problems if isinstance(p, StorageError)), None)
+    if failed is not None:
+        raise IngestError(
+            f"Cannot verify the objects of {found.source} ({failed}), so nothing was "
+            "ingested. Run it again once the storage answers (check src_creds if it refuses "
+            "access)."
+        ) from failed
     keep = []
     for i, reason in enumerate(problems):
         if reason is None:
             keep.append(i)
         else:
-            found.rejected.append(Rejection(found.location(i), reason))
+            found.rejected.append(Rejection(found.location(i), str(reason)))
     if len(keep) < len(found.urls):
         found.keep(keep)
 

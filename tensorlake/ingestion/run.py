@@ -20,7 +20,13 @@ from typing import Any
 from tensorlake.api.dataset import Dataset, core_of
 from tensorlake.api.factory import delete, empty, exists, load
 from tensorlake.compute import ComputeFunction
-from tensorlake.errors import IngestError, SampleError, TensorNotFoundError, TransformError
+from tensorlake.errors import (
+    IngestError,
+    SampleError,
+    StorageError,
+    TensorNotFoundError,
+    TransformError,
+)
 
 __all__ = [
     "INFO_KEY",
@@ -164,7 +170,9 @@ def run_transform(
     """Append ``transform``'s rows of ``items`` to ``ds`` and commit them with ``report``
     (``report.rows`` and ``report.failed`` are filled in). A row that fails validation
     (a corrupt file) is a ``SampleError`` naming it, chained to the eval's
-    ``TransformError`` (which says where it stopped).
+    ``TransformError`` (which says where it stopped); a source the storage could not
+    read (an outage, after the storage's retries) is an ``IngestError`` chained to the
+    ``StorageError``.
 
     ``batch``: the transform gets lists of that many items (appending rows a batch at
     a time costs a fraction of appending them one by one), and ``checkpoint_interval``
@@ -194,6 +202,14 @@ def run_transform(
             # the row that failed names its file; the checkpoint text says where to resume
             done = err.samples_processed or 0
             raise SampleError(f"{cause} Last checkpoint: {done} samples processed.") from err
+        if isinstance(err, TransformError) and isinstance(cause, StorageError):
+            # the storage failed (after its retries), not the item: say so, and how to go on
+            done = err.samples_processed or 0
+            raise IngestError(
+                f"Cannot read the source {report.source} ({cause}); the last checkpoint "
+                f"holds {done} samples. Run the same ingest again once the storage answers "
+                "(resume=True continues from a checkpoint)."
+            ) from cause
         raise
     report.rows += result.samples
     if find_failed is not None:
