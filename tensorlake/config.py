@@ -105,8 +105,10 @@ def _attempts_env(name: str, default: int) -> int:
 def s3_max_attempts() -> int:
     """Attempts per S3 request, the first included (``TENSORLAKE_S3_MAX_ATTEMPTS``,
     default 8): throttling (SlowDown), 5xx answers, resets and timeouts are retried
-    with jittered exponential backoff (botocore: up to ``2**n`` s before attempt n+1,
-    at most 20 s), so an outage fails in at most ~70 s with the default."""
+    with botocore's jittered exponential backoff (before retry n, a random wait of up
+    to ``0.05 * 2**n`` s, or ``2**n`` s capped at 20 s when throttled): with the default
+    a 5xx outage fails within ~6 s, a throttling one within ~70 s, a stalled server
+    within 8 read timeouts."""
     return _attempts_env("TENSORLAKE_S3_MAX_ATTEMPTS", 8)
 
 
@@ -128,9 +130,10 @@ def s3_connect_timeout() -> float:
 
 def s3_read_timeout() -> float:
     """Seconds S3 may stay silent on an open connection before the attempt is dropped and
-    retried (``TENSORLAKE_S3_READ_TIMEOUT``, default 60): a stalled server costs at most
-    this per attempt."""
-    return _seconds_env("TENSORLAKE_S3_READ_TIMEOUT", 60.0)
+    retried (``TENSORLAKE_S3_READ_TIMEOUT``, default 20; S3 answers in milliseconds, so
+    a silence that long is a stalled connection): a stalled server costs at most this
+    per attempt."""
+    return _seconds_env("TENSORLAKE_S3_READ_TIMEOUT", 20.0)
 
 
 def http_max_attempts() -> int:

@@ -214,3 +214,20 @@ def test_link_verification_in_an_outage_fails_with_one_storage_error(
     assert elapsed < OUTAGE_LIMIT
     proxy.down = False
     assert len(ds.images) == 20  # the failed append added nothing
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ds.verify() (engine/version/verify.py) reports what it cannot read in an "
+    "outage as damage (DAMAGED, 'missing' problems) instead of raising StorageError",
+)
+def test_dataset_verify_in_an_outage_is_a_storage_error_not_a_damage_report(
+    fault_proxy, stored: str, s3_creds: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENSORLAKE_S3_MAX_ATTEMPTS", "2")
+    proxy = fault_proxy()
+    ds = tl.load(stored, creds=_through(proxy, s3_creds), read_only=True)
+    proxy.down_after = proxy.requests + 8  # the commits read, then the server goes down
+    with pytest.raises(tl.StorageError):
+        report = ds.verify()
+        print(f"\nverify in an outage: {report}")
