@@ -46,18 +46,19 @@ class ObjectInfo:
 
 
 def check_key(key: str) -> str:
-    """Return ``key`` if it is a valid storage key, else raise ``ValueError``."""
+    """Return ``key`` if it is a valid storage key, else raise ``StorageArgumentError``
+    (a ``ValueError``)."""
     if not isinstance(key, str):
         raise TypeError(f"storage keys are str, got {type(key).__name__}: {key!r}")
     if not key:
-        raise ValueError("storage key must not be empty")
+        raise StorageArgumentError("storage key must not be empty")
     if key.startswith("/"):
-        raise ValueError(f"storage key {key!r} must be relative (no leading '/')")
+        raise StorageArgumentError(f"storage key {key!r} must be relative (no leading '/')")
     if "\x00" in key:
-        raise ValueError(f"storage key {key!r} must not contain NUL characters")
+        raise StorageArgumentError(f"storage key {key!r} must not contain NUL characters")
     for part in key.split("/"):
         if part in ("", ".", ".."):
-            raise ValueError(
+            raise StorageArgumentError(
                 f"storage key {key!r} has an empty, '.' or '..' component; "
                 "use '/'-separated names such as 'tensors/x/chunks/0'"
             )

@@ -44,6 +44,8 @@ class LocalStorage(Storage):
         self, root: str | os.PathLike[str], *, read_only: bool = False, fsync: bool = True
     ) -> None:
         super().__init__(read_only=read_only)
+        if "\x00" in os.fspath(root):  # no file system takes it: say so, typed
+            raise StorageArgumentError(f"a local path must not contain NUL characters: {root!r}")
         self._root = Path(os.path.abspath(os.fspath(root)))
         # False: puts reach the page cache only (safe from a killed process, not from a
         # power loss) until sync(keys); for writers whose puts another process publishes

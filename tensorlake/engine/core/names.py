@@ -10,6 +10,11 @@ from tensorlake.errors import InvalidNameError
 __all__ = ["check_name", "check_not_attribute", "parents"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+MAX_PART = 200
+"""The longest part of a name: each part is a folder of the chunk keys, with companions'
+affixes (``_<name>_shape``) still under a file system's 255-byte limit."""
+MAX_NAME = 512
+"""The longest name: its chunk keys stay well under S3's 1,024-byte limit on keys."""
 
 
 def check_name(name: str) -> None:
@@ -18,6 +23,12 @@ def check_name(name: str) -> None:
         raise InvalidNameError(
             f"Invalid tensor or group name {name!r}: use letters, digits, '_', '-', '.', "
             "with '/' separating groups (e.g. 'images' or 'labels/boxes')."
+        )
+    if len(name) > MAX_NAME or max(len(p) for p in parts) > MAX_PART:
+        raise InvalidNameError(
+            f"Invalid tensor or group name {name[:40]!r}... ({len(name)} characters): a name "
+            f"has at most {MAX_NAME} characters and each '/'-separated part at most "
+            f"{MAX_PART}; choose a shorter name."
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,15 +23,14 @@ import numpy as np
 
 from tensorlake.compression import (
     compress,
-    decode_image,
     decompress,
-    encode_image,
     normalize_compression,
     pack_bool,
     pack_bool_array,
     unpack_bool,
 )
 from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.image_rows import decode_image_row, encode_image_row, row_codec
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.resolver import LinkedObject, LinkResolver
 from tensorlake.engine.links.sample import LinkedSample
@@ -38,6 +38,7 @@ from tensorlake.errors import FormatError, HtypeArgumentError, HtypeError
 
 __all__ = [
     "IMAGE_COMPRESSIONS",
+    "MAX_DIM",
     "UNSET",
     "Encoded",
     "Htype",
@@ -47,6 +48,7 @@ __all__ = [
     "decompress_row",
     "dtype_name",
     "json_dumps",
+    "json_loads",
 ]
 
 IMAGE_COMPRESSIONS = ("jpeg", "png")
@@ -55,6 +57,9 @@ UINT8 = np.dtype(np.uint8)
 
 Encoded = tuple[bytes | memoryview, tuple[int, ...]]
 """A row as stored: its bytes and its shape."""
+
+MAX_DIM = 2**32 - 1
+"""The largest dimension a sample may have: chunk headers store dimensions as uint32."""
 
 
 class Invalid(Exception):
@@ -184,7 +189,7 @@ class Htype:
         """Validate ``value`` and return its stored bytes and shape (raises ``Invalid``)."""
         if value is None or (type(value) in (list, tuple) and not value):
             return self.encode_empty(meta, pending)
-        compression = meta.sample_compression
+        compression = row_codec(meta)
         if isinstance(value, Sample):
             if compression is not None and value.compression == compression:
                 shape = self.check_shape(value.shape, pending)
@@ -198,10 +203,8 @@ class Htype:
         if arr.shape != shape:
             arr = arr.reshape(shape)
         if compression in IMAGE_COMPRESSIONS:
-            if arr.dtype != np.uint8:
-                raise Invalid(f"{compression} samples must be uint8, got {arr.dtype}.")
             try:
-                return encode_image(arr, compression), shape
+                return encode_image_row(arr, compression), shape
             except ValueError as err:
                 raise Invalid(str(err)) from None
         if compression is None:
@@ -266,6 +269,11 @@ class Htype:
         this rule). An array of no elements takes the rank of the earlier rows.
         """
         shape = tuple(map(int, shape))
+        if any(d > MAX_DIM for d in shape):  # chunk headers store each dimension in 32 bits
+            raise Invalid(
+                f"shape {shape} has a dimension over {MAX_DIM:,}, the most a chunk stores; "
+                "split the sample into several rows, or reshape it."
+            )
         if not shape and pending.ndim != 0:
             shape = (1,)
         elif pending.ndim is not None and pending.ndim != len(shape) and 0 in shape:
@@ -349,16 +357,9 @@ class Htype:
             empty = self.decode_empty(meta, shape, out)
             if empty is not None:
                 return empty
-        compression = meta.sample_compression
+        compression = row_codec(meta)
         if compression in IMAGE_COMPRESSIONS:
-            if not len(data):  # an empty row (ds.append(..., append_empty=True))
-                return np.zeros(shape, np.uint8) if out is None else out
-            arr = decode_image(data, out=out)
-            if arr.shape != tuple(shape):
-                raise FormatError(
-                    f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}."
-                )
-            return arr
+            return decode_image_row(meta, data, tuple(shape), out)
         raw = _decompress(meta, data, compression)
         dtype = np.dtype(meta.dtype or "uint8")
         if dtype == np.bool_:
@@ -417,9 +418,29 @@ def check_dtype(dtype: np.dtype, pending: Pending) -> None:
 
 
 def json_dumps(value: Any) -> bytes:
-    return json.dumps(
-        value, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    ).encode()
+    """A row's JSON bytes; ``Invalid`` for a value nested too deeply to encode (Python's
+    recursion limit, about 1,000 levels), instead of a ``RecursionError``."""
+    try:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, default=_json_default
+        ).encode()
+    except RecursionError:
+        raise Invalid(
+            "the value is nested too deeply to store as JSON (Python's recursion limit, "
+            f"{sys.getrecursionlimit()} levels); flatten it, or store it as text."
+        ) from None
+
+
+def json_loads(data: bytes) -> Any:
+    """A stored row's JSON value; ``FormatError`` for bytes nested too deeply to decode
+    in this process (written where the recursion limit was higher) or not JSON."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise FormatError(
+            "a stored JSON row is nested deeper than this process's recursion limit "
+            f"({sys.getrecursionlimit()}); raise it with sys.setrecursionlimit to read it."
+        ) from None
 
 
 def _json_default(obj: Any) -> Any:

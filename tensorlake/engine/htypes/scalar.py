@@ -5,7 +5,6 @@ htype's empty value, as in Deep Lake: ``""``, ``{}``, ``[]``."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,7 +12,14 @@ import numpy as np
 
 from tensorlake.compression import compress, decompress
 from tensorlake.engine.format.manifest import TensorMeta
-from tensorlake.engine.htypes.base import Encoded, Htype, Invalid, Pending, json_dumps
+from tensorlake.engine.htypes.base import (
+    Encoded,
+    Htype,
+    Invalid,
+    Pending,
+    json_dumps,
+    json_loads,
+)
 
 __all__ = ["JsonHtype", "ListHtype", "TextHtype"]
 
@@ -65,7 +71,7 @@ class JsonHtype(Htype):
         shape: tuple[int, ...],
         out: np.ndarray | None = None,
     ) -> Any:
-        return json.loads(bytes(_raw(meta, data)))
+        return json_loads(bytes(_raw(meta, data)))
 
     def stack(self, values: list[Any]) -> np.ndarray:
         out = np.empty(len(values), dtype=object)
@@ -102,7 +108,7 @@ class ListHtype(Htype):
         shape: tuple[int, ...],
         out: np.ndarray | None = None,
     ) -> Any:
-        items = json.loads(bytes(_raw(meta, data)))
+        items = json_loads(bytes(_raw(meta, data)))
         arr = np.empty(len(items), dtype=object) if out is None else out
         for i, item in enumerate(items):  # one by one: nested lists stay single objects
             arr[i] = item
