@@ -115,7 +115,12 @@ def environment() -> dict:
 
 
 def tensorlake_version() -> dict:
-    versions = {"tensorlake": importlib.metadata.version("tensorlake")}
+    try:
+        versions = {"tensorlake": importlib.metadata.version("tensorlake")}
+    except importlib.metadata.PackageNotFoundError:  # on sys.path, not installed
+        import tensorlake
+
+        versions = {"tensorlake": tensorlake.__version__}
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
