@@ -227,6 +227,7 @@ def decode_header(
         if cc is not None and cc not in BYTE_CODECS:
             raise ValueError(f"unknown chunk compression {cc!r}")
         payload = None if object_nbytes is None else object_nbytes - end
+        blocks: np.ndarray | None
         if "rb" in h:  # uniform rows
             offsets, shapes, crcs, blocks = _uniform_header(h, n, payload, cc)
         else:

@@ -16,8 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tensorlake.engine.format import keys
 from tensorlake.engine.format.changes import Changes
+from tensorlake.engine.format.chunk_table import ChunkTable
+from tensorlake.engine.format.manifest import Manifest, TensorMeta
 from tensorlake.engine.format.packing import pack, unpack
 from tensorlake.errors import FormatError, KeyNotFoundError, VersionError
 from tensorlake.storage import Storage
@@ -166,12 +170,54 @@ def _decode_version(data: bytes, what: str, key: str, *, staging: bool) -> Store
         if not isinstance(raw, dict):
             raise TypeError(f"the object is a {type(raw).__name__}, not a map")
         manifest = _map(raw["manifest"], "manifest")
+        _check_manifest(manifest)
         changes = Changes.from_dict(raw.get("changes"))
         if staging:
             return StoredVersion(manifest, changes, base=_text(raw["base"], "base"))
         return StoredVersion(manifest, changes, Commit.from_dict(raw["commit"]))
     except _MALFORMED as err:  # decodes, but is no commit or staging object
         raise FormatError(f"{what} ({key}) is malformed: {err!r}", key=key) from err
+    except FormatError as err:  # e.g. a manifest format newer than this tensorlake's
+        raise FormatError(f"{what} ({key}): {err}", key=key) from err
+
+
+def _check_manifest(d: dict[str, Any]) -> None:
+    """What the reader takes from a stored manifest has the types it expects (a commit has
+    no checksum: damage that still decodes must fail here, naming the commit, not later
+    as a ``KeyError`` or a numpy error). Raises what ``_MALFORMED`` lists."""
+    for t in Manifest.tables(d):
+        _text(t.name, "tensor name")
+        _text(t.chunks_name, "storage name")
+        for seg in (*t.segments, *t.index):
+            if not isinstance(seg, str) or not seg.startswith(keys.SEGMENTS_PREFIX):
+                raise ValueError(f"table segment {seg!r} of {t.name!r}")
+        if t.inline is not None:
+            ChunkTable.from_dict(t.inline)
+    for t in d["tensors"]:
+        meta = TensorMeta.from_dict(_map(t["meta"], "meta"))
+        if meta.dtype is not None:
+            np.dtype(_text(meta.dtype, "dtype"))
+        for name in ("htype", "name"):
+            _text(getattr(meta, name), name)
+        for name in ("sample_compression", "chunk_compression"):
+            _optional_text(getattr(meta, name), name)
+        for name in ("length", "max_chunk_size"):
+            value = getattr(meta, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} {value!r} of {meta.name!r}")
+        for shape in (meta.min_shape, meta.max_shape):
+            if shape is not None and not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+            ):
+                raise ValueError(f"shape {shape!r} of {meta.name!r}")
+        _map(meta.info, "info")
+        _map(meta.extra, "extra")
+    _map(d.get("info") or {}, "info")
+    _map(d.get("settings") or {}, "settings")
+    for name in ("groups", "creds_keys"):
+        listed = d.get(name) or []
+        if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+            raise TypeError(f"{name} {listed!r}")
 
 
 def read_head(storage: Storage, branch: str) -> str:

@@ -96,6 +96,13 @@ class ManifestStore:
                 f"A manifest at {self.storage.url} names a missing table segment ({err.key}).",
                 key=err.key,
             ) from err
+        for key, part in parts.items():  # content-addressed: the key is the bytes' hash
+            if keys.segment_key(part) != key:
+                raise FormatError(
+                    f"Table segment {key} at {self.storage.url} is corrupt (its bytes do not "
+                    "hash to its key). The object was modified or damaged on storage.",
+                    key=key,
+                )
         self._stored.update(parts)
         return parts
 
