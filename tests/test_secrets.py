@@ -584,11 +584,6 @@ def test_the_grep_finds_a_planted_canary(canary: Canary, s3_bucket: str) -> None
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compute/worker.py: Job's dataclass repr shows target_creds and environ "
-    "(reported to compute's owner; redact them with field(repr=False))",
-)
 def test_a_compute_jobs_repr_shows_no_secret(secret_creds: dict[str, str]) -> None:
     from tensorlake.compute.cluster import ClusterJob
     from tensorlake.compute.worker import Job

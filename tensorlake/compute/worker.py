@@ -46,16 +46,19 @@ class Job:
 
     tensors: list[str]
     target_url: str
-    target_creds: dict | None
+    target_creds: dict | None = field(repr=False)  # secrets: never in a repr
     ignore_errors: bool
     skip_ok: bool
-    input_dataset: tuple[str, dict | None, str, bool] | None = None  # url, creds, commit, pad
-    links: LinkResolver | None = None  # creds keys and the creds populated (memory only)
-    stages: bytes | None = None  # list[Stage] by cloudpickle, for workers that are not forked
+    # url, creds, commit, pad
+    input_dataset: tuple[str, dict | None, str, bool] | None = field(default=None, repr=False)
+    # creds keys and the creds populated (memory only)
+    links: LinkResolver | None = field(default=None, repr=False)
+    # list[Stage] by cloudpickle, for workers that are not forked
+    stages: bytes | None = field(default=None, repr=False)
     # the caller's environment, for workers that are not forked: a forkserver started
     # earlier would otherwise hand them the environment of that moment (credentials
     # set since, TENSORLAKE_* settings)
-    environ: dict[str, str] | None = None
+    environ: dict[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
