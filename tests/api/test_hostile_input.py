@@ -238,12 +238,6 @@ def test_a_huge_declared_shape_is_a_format_error_on_a_row_read(
     assert peak < 16 * 2**20  # nothing of the declared size was allocated
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="engine/tensor/reader.py read_ragged reshapes without checking the header's "
-    "shape against the row's bytes: a bare ValueError, not FormatError (reported)",
-)
 def test_a_huge_declared_shape_is_a_format_error_on_a_batch_read(
     huge_declared: tl.Dataset,
 ) -> None:

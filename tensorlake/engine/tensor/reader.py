@@ -10,6 +10,7 @@ ragged numeric tensors are sliced out of whole chunks, vectorised.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -273,7 +274,14 @@ class TensorReader:
                 element = ((offsets - offsets[0]) // dtype.itemsize).tolist()
                 shapes = widen_empty(self.meta, header.shapes[local].tolist())
                 for k, (pos, r) in enumerate(zip(positions.tolist(), (local - lo).tolist())):
-                    out[pos] = span[element[r] : element[r + 1]].reshape(shapes[k])
+                    row = span[element[r] : element[r + 1]]
+                    if row.size != math.prod(shapes[k]):
+                        raise FormatError(
+                            f"Chunk {chunk.key} is damaged: a row declares shape "
+                            f"{tuple(shapes[k])} but holds {row.size} elements.",
+                            key=chunk.key,
+                        )
+                    out[pos] = row.reshape(shapes[k])
         return out  # type: ignore[return-value]
 
     def _raw_rows(self, rows: np.ndarray, dtype: np.dtype) -> bool:
