@@ -4,7 +4,10 @@
 of the requests failing (500, 503, SlowDown, resets, lost answers, cut bodies) each
 source ingests exactly what a fault-free run ingests; in an outage each ends in one
 clear error (``StorageError``, or the source's ``IngestError`` wrapping it), never
-``FormatError``, within a bounded time; ``tl.upload`` stores every file exactly.
+``FormatError``, within a bounded time; ``tl.upload`` stores every file exactly. A
+stalled HTTP answer times out after ``TENSORLAKE_HTTP_TIMEOUT`` and is retried (an
+archive download, ``HTTPStorage``); a server that stalls everything is an error after
+``TENSORLAKE_HTTP_MAX_ATTEMPTS`` timeouts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PIL import Image
 
 import tensorlake as tl
 from tensorlake.ingestion import archive
+from tensorlake.storage import HTTPStorage
 from tests.faults import FaultProxy, RandomFaults, proxies
 
 QUIET = {"progressbar": False, "summary": False}
@@ -305,3 +309,29 @@ def test_upload_in_an_outage_fails_with_one_storage_error(
     print(f"\nupload outage: {type(info.value).__name__} in {elapsed:.1f}s: {info.value}")
     _assert_outage_error(info.value)
     assert elapsed < OUTAGE_LIMIT
+
+
+def test_a_stalled_http_download_times_out_and_is_resumed(
+    fault_proxy, http_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENSORLAKE_HTTP_TIMEOUT", "0.5")
+    proxy = fault_proxy(lambda n, m, p: "stall" if n == 1 else None, http_site)
+    started = time.monotonic()
+    ds = tl.ingest_archive(f"{proxy.url}/pets.zip", tmp_path / "ds", **QUIET)
+    assert len(ds) == len(CLASSES) and proxy.injected["stall"] == 1
+    assert time.monotonic() - started < 10
+
+
+def test_http_storage_times_out_a_stall_and_fails_on_a_stalled_server(
+    fault_proxy, http_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENSORLAKE_HTTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("TENSORLAKE_HTTP_MAX_ATTEMPTS", "2")
+    proxy = fault_proxy(lambda n, m, p: "stall" if n == 1 else None, http_site)
+    store = HTTPStorage(proxy.url)
+    assert store.get("pets.zip") == _zip(CLASSES)  # the stalled first attempt is retried
+    proxy.down, proxy.down_with = True, "stall"
+    started = time.monotonic()
+    with pytest.raises(tl.StorageError, match="after 2 attempts"):
+        store.get("pets.zip")
+    assert 0.9 <= time.monotonic() - started < 10  # two timeouts of 0.5 s, not a hang
