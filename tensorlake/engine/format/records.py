@@ -195,8 +195,8 @@ def _check_manifest(d: dict[str, Any]) -> None:
             ChunkTable.from_dict(t.inline)
     for t in d["tensors"]:
         meta = TensorMeta.from_dict(_map(t["meta"], "meta"))
-        if meta.dtype is not None:
-            np.dtype(_text(meta.dtype, "dtype"))
+        if meta.dtype is not None and _text(meta.dtype, "dtype") not in ("json", "str"):
+            np.dtype(meta.dtype)  # json and text tensors name no numpy dtype
         for name in ("htype", "name"):
             _text(getattr(meta, name), name)
         for name in ("sample_compression", "chunk_compression"):
