@@ -293,6 +293,17 @@ def test_upload_through_transient_faults_stores_every_file_exactly(
     assert proxy.faults >= 3, proxy.injected
 
 
+def test_upload_rides_out_throttling_of_its_bucket_check(
+    fault_proxy, s3_bucket: str, s3_creds: dict, _s3_admin: Any, tmp_path: Path
+) -> None:
+    files = _tree(tmp_path / "up")
+    proxy = fault_proxy(lambda n, m, p: "slowdown" if n <= 2 else None)  # the first HEAD
+    creds = {**s3_creds, "endpoint_url": proxy.url}
+    report = tl.upload(tmp_path / "up", f"s3://{s3_bucket}/up", creds, progressbar=False)
+    assert report.files_uploaded == len(files) and proxy.injected["slowdown"] == 2
+    assert _stored(_s3_admin, s3_bucket, "up/") == files
+
+
 def test_upload_in_an_outage_fails_with_one_storage_error(
     fault_proxy, s3_bucket: str, s3_creds: dict, tmp_path: Path
 ) -> None:

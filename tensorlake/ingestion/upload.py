@@ -347,9 +347,10 @@ class _Target:
         self.endpoint = endpoint or "AWS S3"
         try:
             # The bucket check fails fast (an unreachable endpoint would otherwise be
-            # retried for ~30 s); everything after it retries as S3Storage does.
+            # retried for ~80 s) yet rides out a burst of throttling or 5xx answers;
+            # everything after it retries as S3Storage does.
             self._probe = storage.S3Storage(
-                bucket, prefix, creds, max_attempts=2, connect_timeout=5
+                bucket, prefix, creds, max_attempts=4, connect_timeout=3
             )
             self._store = storage.S3Storage(bucket, prefix, creds)
         except ValueError as err:
