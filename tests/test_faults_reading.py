@@ -216,11 +216,6 @@ def test_link_verification_in_an_outage_fails_with_one_storage_error(
     assert len(ds.images) == 20  # the failed append added nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ds.verify() (engine/version/verify.py) reports what it cannot read in an "
-    "outage as damage (DAMAGED, 'missing' problems) instead of raising StorageError",
-)
 def test_dataset_verify_in_an_outage_is_a_storage_error_not_a_damage_report(
     fault_proxy, stored: str, s3_creds: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,7 +41,7 @@ from tensorlake.engine.format.table_index import Leaves, unpack_index
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.links.sample import LinkedSample
 from tensorlake.engine.version.verify_report import Problem, VerifyReport
-from tensorlake.errors import FormatError, KeyNotFoundError
+from tensorlake.errors import FormatError, KeyNotFoundError, StorageError
 from tensorlake.storage import Storage
 
 __all__ = ["Problem", "VerifyReport", "verify"]
@@ -151,7 +151,8 @@ class _Verifier:
             ref = keys.ref_key(branch)
             try:
                 head = storage.get(ref).decode("ascii").strip()
-            except Exception as err:  # gone meanwhile, not ASCII, a storage failure
+            except Exception as err:  # gone meanwhile, not ASCII
+                _raise_outage(err)
                 self._problem(ref, f"cannot be read: {err}")
                 continue
             if not _COMMIT_ID.fullmatch(head):
@@ -193,9 +194,10 @@ class _Verifier:
                 what = "the head of" if named_by.startswith(keys.REFS_PREFIX) else "named by"
                 self._problem(key, f"missing ({what} {named_by})")
                 return None
-            except Exception as err:  # a storage failure: reported, and the rest goes on
+            except Exception as err:
                 data = err
         if isinstance(data, Exception):
+            _raise_outage(data)
             self._problem(key, f"cannot be read: {data}")
             return None
         try:
@@ -216,6 +218,7 @@ class _Verifier:
             self._problem(key, str(err))
             return None
         except Exception as err:
+            _raise_outage(err)
             self._problem(key, f"cannot be read: {err}")
             return None
         if staged is None or staged.base != head:
@@ -401,6 +404,7 @@ class _Verifier:
             where = f"a chunk of tensor '{want.tensor}', named by {want.named_by}"
             return key, _Checked(Problem(key, f"missing ({where})"))
         except Exception as err:
+            _raise_outage(err)
             return key, _Checked(Problem(key, f"cannot be read: {err}"))
         return key, _Checked(
             self._chunk_problem(key, data, want), len(data), self._rows_links(key, data, want)
@@ -468,14 +472,24 @@ class _Verifier:
             try:
                 return key, self._storage.get(key)
             except Exception as err:  # reported by the caller, key by key
+                _raise_outage(err)
                 return key, err
 
         return _concurrently(fetch, names, self._threads)
 
 
+def _raise_outage(err: BaseException) -> None:
+    """Raise ``err`` if it is a failure of the storage (an outage, denied access), not of
+    the object: verify cannot tell whether the dataset is damaged, so it says so rather
+    than report what it could not read as damage."""
+    if isinstance(err, StorageError) and not isinstance(err, KeyNotFoundError):
+        raise err
+
+
 def _concurrently(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Iterator[R]:
     """``fn(item)`` for every item, at most ``threads`` at a time, results as they finish;
-    a window of ``2 * threads`` submitted keeps memory bounded. ``fn`` must not raise."""
+    a window of ``2 * threads`` submitted keeps memory bounded. An error ``fn`` raises
+    ends the iteration (what is running finishes first)."""
     if threads <= 1 or len(items) <= 1:
         yield from map(fn, items)
         return
