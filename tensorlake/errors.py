@@ -16,6 +16,7 @@
     │   ├── TensorNotFoundError      (also KeyError) no tensor or group by that name
     │   ├── ViewNotFoundError        (also KeyError) no saved view by that id
     │   ├── DatasetArgumentError     (also ValueError) arguments a dataset method cannot act on
+    │   ├── EmptyTensorError         a read of a tensor that holds only empty rows
     │   ├── NotPicklableError        (also TypeError) a dataset that cannot be pickled (mem://)
     │   ├── InvalidNameError         (also ValueError) not a valid tensor or group name
     │   ├── InvalidIndexError        (also IndexError) rows or a sample indexed out of range
@@ -53,6 +54,7 @@ __all__ = [
     "DatasetError",
     "DatasetExistsError",
     "DatasetNotFoundError",
+    "EmptyTensorError",
     "FormatError",
     "HtypeArgumentError",
     "HtypeError",
@@ -191,6 +193,12 @@ class ViewNotFoundError(DatasetError, KeyError):
 class DatasetArgumentError(DatasetError, ValueError):
     """A dataset method got arguments it cannot act on (duplicate rows to ``pop``, split
     lengths that do not add up, ``tobytes()`` of many rows)."""
+
+
+class EmptyTensorError(DatasetError):
+    """A read of rows of a tensor that holds only empty rows (``None`` appended): no row
+    has given it a shape or dtype yet, so there is no array to return (Deep Lake's
+    ``EmptyTensorError``). Append one non-empty sample first."""
 
 
 class NotPicklableError(DatasetError, TypeError):

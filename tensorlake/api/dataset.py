@@ -655,6 +655,13 @@ class Dataset:
         """Store everything written so far (``with ds:`` does this once at the end)."""
         self._core.flush()
 
+    def clear_cache(self) -> None:
+        """Flush (when writable), then drop the chunks cached in memory, so that the next
+        reads fetch from storage (Deep Lake's ``clear_cache``)."""
+        if not self.read_only:
+            self._core.flush()
+        self._core.cache.clear()
+
     def close(self) -> None:
         """Flush, and release the writer lock so another process can write.
 

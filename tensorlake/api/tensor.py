@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import operator
 from collections.abc import Callable, Iterator, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from tensorlake.engine.htypes.base import Htype
 from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.tensor.batch_decode import decode_batch
 from tensorlake.engine.tensor.engine import TensorEngine
-from tensorlake.errors import DatasetArgumentError, DatasetError
+from tensorlake.errors import DatasetArgumentError, DatasetError, EmptyTensorError
 
 __all__ = ["Tensor"]
 
@@ -173,6 +174,8 @@ class Tensor:
             reader = self._core.link_reader(self.key)
             read_shapes = lambda rows: reader.shapes(np.asarray(rows))  # noqa: E731
         if self._index.is_scalar:
+            if self._only_empty_rows():
+                return ()  # a row of a tensor no row has given a shape yet (Deep Lake's)
             shape = read_shapes([self._index.row])[0]
             if not self._index.sub:
                 return shape
@@ -313,6 +316,9 @@ class Tensor:
         if isinstance(value, Tensor) and value._written_in_place:
             value._written_in_place = False  # ``t[i] += 1``: the rows are written already
             return
+        if self._past_the_end(item):
+            self._pad_and_append(int(item), value)
+            return
         view = self if item is Ellipsis else self[item]
         if view._index.sub:
             raise DatasetError(
@@ -325,6 +331,27 @@ class Tensor:
         ):
             raise DatasetError(f"{len(rows)} rows selected; give a sequence of {len(rows)} values.")
         self._core.update_rows(self.key, rows.tolist(), list(values))
+
+    def _past_the_end(self, item: Any) -> bool:
+        """Whether ``t[item] = v`` names one row at or past the end of the whole tensor."""
+        return (
+            isinstance(item, Integral)
+            and not isinstance(item, bool)
+            and self._index.is_full
+            and int(item) >= self.num_samples
+        )
+
+    def _pad_and_append(self, row: int, value: Any) -> None:
+        """``t[row] = value`` past the end, as in Deep Lake: the rows between the end and
+        ``row`` are empty rows (``None`` appended), then ``value`` is row ``row``. Other
+        tensors keep their length."""
+        if self.is_sequence:
+            raise DatasetError(
+                f"Row {row} is past the end of sequence tensor '{self.key}' "
+                f"({self.num_samples} rows); append rows to a sequence tensor instead."
+            )
+        padding: builtins.list[Any] = [None] * (row - self.num_samples)
+        self._core.append_rows({self.key: [*padding, value]}, skip_ok=True)
 
     # -- reads ------------------------------------------------------------------------
     def numpy(self, aslist: bool = False, fetch_chunks: bool = False) -> Any:
@@ -339,6 +366,7 @@ class Tensor:
         engine = self._engine
         meta = engine.meta
         htype = get_htype(meta.htype)
+        self._check_not_empty(meta, htype)
         if htype.is_link:
             rows = np.atleast_1d(self._rows())
             reader = self._core.link_reader(self.key)
@@ -359,6 +387,23 @@ class Tensor:
             fast = read(rows, self.dtype)
         values = fast if fast is not None else decode_batch(meta, engine.read_stored(rows), aslist)
         return self._sub(values, aslist)
+
+    def _only_empty_rows(self) -> bool:
+        """Whether this is an array tensor holding only empty rows: no row has fixed a
+        shape or dtype to read them as (text, json and link rows have their own empty
+        values)."""
+        htype = self._htype
+        return self.meta.max_shape is None and not htype.scalar and not htype.is_link
+
+    def _check_not_empty(self, meta: TensorMeta, htype: Htype) -> None:
+        """``EmptyTensorError`` for a read of rows of a tensor of only empty rows (Deep
+        Lake's rule)."""
+        if meta.max_shape is not None or htype.scalar or htype.is_link or not len(self):
+            return
+        raise EmptyTensorError(
+            f"Tensor '{self.key}' holds only empty rows (None appended), so they have no "
+            "shape or dtype to read as; append one non-empty sample first."
+        )
 
     def _padded(self, aslist: bool) -> Any:
         """``numpy()`` of a ``max_view`` reaching past this tensor's end: the rows it
@@ -475,7 +520,8 @@ class Tensor:
             raise DatasetError("Cannot append to a view; append to the tensor itself.")
         if isinstance(values, (str, bytes)):
             raise DatasetError("extend() takes a sequence of samples; use append() for one sample.")
-        self._core.append_rows({self.key: list(values)}, skip_ok=True)
+        rows = [None if isinstance(v, Tensor) and v._only_empty_rows() else v for v in values]
+        self._core.append_rows({self.key: rows}, skip_ok=True)
 
     def summary(self) -> None:
         """Print the tensor and a line of its htype, shape, dtype and compression."""

@@ -3,7 +3,9 @@
 Deep Lake 3's arguments, with its meanings:
 
 * ``sample_compression`` / ``chunk_compression``: per sample (``jpeg``, ``png``,
-  ``lz4``; per htype) or per chunk (``lz4``). An image tensor needs one of the two.
+  ``lz4``; per htype) or per chunk (``lz4``, or ``jpeg`` / ``png`` where the htype takes
+  them per sample: applied row by row, ``image_rows.py``); not both, as in Deep Lake. An
+  image tensor needs one of the two.
 * ``create_shape_tensor``, ``create_id_tensor``, ``create_sample_info_tensor``: hidden
   companion tensors kept in step with the rows (``engine/links/companions.py``). Deep
   Lake makes all three for every tensor unless told not to; tensorlake makes them for
@@ -32,8 +34,9 @@ from numbers import Integral
 from typing import Any
 
 from tensorlake import config
+from tensorlake.compression import normalize_compression
 from tensorlake.engine.format.manifest import TensorMeta
-from tensorlake.engine.htypes.base import UNSET, Htype
+from tensorlake.engine.htypes.base import IMAGE_COMPRESSIONS, UNSET, Htype
 from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.links.companions import ID, INFO, SHAPE, Companion, companion_metas
 from tensorlake.errors import HtypeArgumentError, HtypeError
@@ -91,7 +94,13 @@ def new_tensor_metas(
             "supported by tensorlake (Deep Lake keeps downsampled copies for its web "
             "viewer); leave it out, or resize images before appending them."
         )
-    chunk = _chunk_compression(chunk_compression)
+    chunk = _chunk_compression(chunk_compression, spec)
+    if chunk is not None and sample_compression not in (UNSET, None):
+        raise HtypeError(
+            f"create_tensor() got sample_compression={sample_compression!r} and "
+            f"chunk_compression={chunk_compression!r}: choose one, samples are compressed "
+            "either one by one or a chunk at a time (as in Deep Lake)."
+        )
     if sample_compression is UNSET and chunk is not None and None in spec.compressions:
         sample_compression = None  # compressed per chunk, as Deep Lake allows for images
     meta = TensorMeta(
@@ -137,16 +146,22 @@ def _flag(arg: str, value: Any) -> bool:
     return bool(value)
 
 
-def _chunk_compression(value: Any) -> str | None:
+def _chunk_compression(value: Any, spec: Htype) -> str | None:
+    """``lz4``, or an image format the htype stores (``png``, ``jpeg``; ``jpg`` too)."""
     if value is UNSET or value is None:
         return None
-    name = value.strip().lower() if isinstance(value, str) else value
-    if name != "lz4":
+    try:
+        name = normalize_compression(value)
+    except ValueError:
+        name = None
+    images = [c for c in spec.compressions if c in IMAGE_COMPRESSIONS]
+    if name != "lz4" and name not in images:
+        choices = ", ".join(repr(c) for c in ("lz4", *images))
         raise HtypeError(
-            f"chunk_compression {value!r} is not supported; use 'lz4' or None (images are "
-            "compressed per sample: sample_compression='jpeg' or 'png')."
+            f"chunk_compression {value!r} is not supported for htype '{spec.name}'; use "
+            f"one of {choices} or None."
         )
-    return "lz4"
+    return name
 
 
 def _max_chunk_size(value: Any) -> int:

@@ -23,15 +23,14 @@ import numpy as np
 
 from tensorlake.compression import (
     compress,
-    decode_image,
     decompress,
-    encode_image,
     normalize_compression,
     pack_bool,
     pack_bool_array,
     unpack_bool,
 )
 from tensorlake.engine.format.manifest import TensorMeta
+from tensorlake.engine.htypes.image_rows import decode_image_row, encode_image_row, row_codec
 from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.resolver import LinkedObject, LinkResolver
 from tensorlake.engine.links.sample import LinkedSample
@@ -190,7 +189,7 @@ class Htype:
         """Validate ``value`` and return its stored bytes and shape (raises ``Invalid``)."""
         if value is None or (type(value) in (list, tuple) and not value):
             return self.encode_empty(meta, pending)
-        compression = meta.sample_compression
+        compression = row_codec(meta)
         if isinstance(value, Sample):
             if compression is not None and value.compression == compression:
                 shape = self.check_shape(value.shape, pending)
@@ -204,10 +203,8 @@ class Htype:
         if arr.shape != shape:
             arr = arr.reshape(shape)
         if compression in IMAGE_COMPRESSIONS:
-            if arr.dtype != np.uint8:
-                raise Invalid(f"{compression} samples must be uint8, got {arr.dtype}.")
             try:
-                return encode_image(arr, compression), shape
+                return encode_image_row(arr, compression), shape
             except ValueError as err:
                 raise Invalid(str(err)) from None
         if compression is None:
@@ -360,16 +357,9 @@ class Htype:
             empty = self.decode_empty(meta, shape, out)
             if empty is not None:
                 return empty
-        compression = meta.sample_compression
+        compression = row_codec(meta)
         if compression in IMAGE_COMPRESSIONS:
-            if not len(data):  # an empty row (ds.append(..., append_empty=True))
-                return np.zeros(shape, np.uint8) if out is None else out
-            arr = decode_image(data, out=out)
-            if arr.shape != tuple(shape):
-                raise FormatError(
-                    f"tensor '{meta.name}': image decoded to {arr.shape}, expected {shape}."
-                )
-            return arr
+            return decode_image_row(meta, data, tuple(shape), out)
         raw = _decompress(meta, data, compression)
         dtype = np.dtype(meta.dtype or "uint8")
         if dtype == np.bool_:

@@ -71,6 +71,8 @@ class JsonHtype(Htype):
         shape: tuple[int, ...],
         out: np.ndarray | None = None,
     ) -> Any:
+        if not len(data):  # an empty row written before the tensor became json
+            return {}
         return json_loads(bytes(_raw(meta, data)))
 
     def stack(self, values: list[Any]) -> np.ndarray:
@@ -108,7 +110,7 @@ class ListHtype(Htype):
         shape: tuple[int, ...],
         out: np.ndarray | None = None,
     ) -> Any:
-        items = json_loads(bytes(_raw(meta, data)))
+        items = json_loads(bytes(_raw(meta, data))) if len(data) else []
         arr = np.empty(len(items), dtype=object) if out is None else out
         for i, item in enumerate(items):  # one by one: nested lists stay single objects
             arr[i] = item
@@ -122,7 +124,8 @@ class ListHtype(Htype):
 
 def _raw(meta: TensorMeta, data: memoryview | bytes) -> memoryview | bytes:
     compression = meta.sample_compression
-    return decompress(data, compression) if compression else data
+    # no bytes: an empty row written before the tensor's kind was known (generic rows)
+    return decompress(data, compression) if compression and len(data) else data
 
 
 def _unwrap_scalar(value: Any, kind: type, what: str) -> Any:

@@ -26,6 +26,7 @@ from tensorlake.engine.format.chunk_table import (
 from tensorlake.engine.format.manifest import TensorMeta
 from tensorlake.engine.htypes import codec
 from tensorlake.engine.htypes.base import Encoded, Pending
+from tensorlake.engine.htypes.image_rows import chunk_codec
 from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.links.resolver import LinkResolver
 from tensorlake.engine.tensor.chunk_io import ChunkCache, ChunkWriter
@@ -148,9 +149,8 @@ class TensorEngine(TensorReader):
     ) -> ChunkRef:
         chunk_id = secrets.randbits(64)
         shape_arr = _shape_array(shapes)
-        parts, header_nbytes = encode_chunk_parts(
-            rows, shape_arr, self.meta.chunk_compression, tile
-        )
+        # an image chunk_compression is applied per row by the htype: no byte codec here
+        parts, header_nbytes = encode_chunk_parts(rows, shape_arr, chunk_codec(self.meta), tile)
         self._writer.put(self._key(chunk_id), parts)
         return ChunkRef(chunk_id, row_end, sum(map(len, parts)), header_nbytes, kind, True)
 

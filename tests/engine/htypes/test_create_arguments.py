@@ -184,7 +184,8 @@ def test_chunk_compression_alone_makes_an_image_tensor_compressed_per_chunk(ds):
     ds.flush()
     assert np.array_equal(ds.images[0].numpy(), img)
     with pytest.raises(tl.HtypeError, match="chunk_compression 'png'"):
-        ds.create_tensor("x", chunk_compression="png")
+        ds.create_tensor("boxes", htype="bbox", chunk_compression="png")  # no image rows
+    assert "boxes" not in ds.tensors
 
 
 def test_hidden_tensors_are_reachable_by_name_only(ds):

@@ -62,11 +62,22 @@ def test_empty_rows_survive_flushes_and_reloads(tmp_path):
     assert [a.shape for a in again.xyz.numpy(aslist=True)] == [(0, 0), (2, 3)]
 
 
-def test_only_empty_rows_read_as_empty_arrays(ds):
+def test_only_empty_rows_have_nothing_to_read(ds):
+    """As in Deep Lake: rows of a tensor no row has given a shape raise EmptyTensorError
+    (a DatasetError); their shape is (); no rows at all read as an empty array."""
     ds.create_tensor("xyz")
+    assert ds.xyz.numpy().shape == (0,)
     ds.xyz.extend([None, None])
-    assert ds.xyz.numpy().shape == (2, 0)
-    assert ds.xyz[0].numpy().size == 0
+    for read in (ds.xyz.numpy, ds.xyz[0].numpy, ds[1:].xyz.numpy):
+        with pytest.raises(tl.EmptyTensorError, match="only empty rows"):
+            read()
+    assert ds.xyz[0].shape == () and ds.xyz[:0].numpy().shape[0] == 0
+    ds.create_tensor("again")
+    ds.again.extend(ds.xyz)  # its rows are empty rows
+    ds.xyz.append(np.arange(2))
+    assert ds.xyz[0].numpy().shape == (0,) and ds.xyz[0].shape == (0,)
+    assert [r.tolist() for r in ds.xyz.numpy(aslist=True)] == [[], [], [0, 1]]
+    assert len(ds.again) == 2 and ds.again.meta.max_shape is None
 
 
 def test_empty_rows_among_fixed_shape_rows_are_not_misread(ds):
