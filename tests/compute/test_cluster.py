@@ -48,27 +48,34 @@ def engine(request, s3_server):
     """The scheduler's name, with its cluster up (this process is its driver). The
     workers' environment holds the managed key's credentials; this process's does not."""
     prefix = env_prefix(MANAGED)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(prefix + "ENDPOINT_URL", s3_server)
-        env.setenv(prefix + "AWS_ACCESS_KEY_ID", "testing")
-        env.setenv(prefix + "AWS_SECRET_ACCESS_KEY", "testing")
-        if request.param == "ray":
-            ray = pytest.importorskip("ray")
-            ray.init(num_cpus=2, object_store_memory=200 << 20, include_dashboard=False)
-            stop = ray.shutdown
-        else:
-            distributed = pytest.importorskip("distributed")
-            cluster = distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
-            )
-            client = distributed.Client(cluster)
-
-            def stop():
-                client.close()
-                cluster.close()
-
-    yield request.param
-    stop()
+    workers_env = {
+        prefix + "ENDPOINT_URL": s3_server,
+        prefix + "AWS_ACCESS_KEY_ID": "testing",
+        prefix + "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    if request.param == "ray":
+        ray = pytest.importorskip("ray")
+        ray.init(
+            num_cpus=2,
+            object_store_memory=200 << 20,
+            include_dashboard=False,
+            runtime_env={"env_vars": workers_env},
+        )
+        yield "ray"
+        ray.shutdown()
+    else:
+        distributed = pytest.importorskip("distributed")
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=40,
+            env=workers_env,  # restarted workers (after a kill) get it too
+        )
+        client = distributed.Client(cluster)
+        yield "dask"
+        client.close()
+        cluster.close()
 
 
 @pytest.fixture(scope="module")
