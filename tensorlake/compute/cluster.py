@@ -15,6 +15,7 @@ machine only) gets the chunk bytes back in the result, as process workers do.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import secrets
@@ -27,6 +28,7 @@ from typing import Any
 
 import cloudpickle
 
+from tensorlake import config
 from tensorlake.api.factory import load
 from tensorlake.compute.padding import PaddedInput
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task, run_block
@@ -38,6 +40,7 @@ __all__ = [
     "Throttled",
     "cluster_job",
     "dump_stages",
+    "keep_freed_memory",
     "open_input",
     "open_target",
     "run_cluster_block",
@@ -75,7 +78,29 @@ def open_target(job: Job) -> Storage | None:
     which a worker cannot reach (its chunk bytes go back in the result)."""
     if job.target_url.startswith("mem://"):
         return None
-    return from_url(job.target_url, creds=job.target_creds)
+    storage = from_url(job.target_url, creds=job.target_creds)
+    # nobody reads the chunks soon: big ones may skip the page cache
+    storage.set_direct_write_min(config.direct_write_min_bytes())
+    return storage
+
+
+def keep_freed_memory() -> None:
+    """Have glibc keep freed buffers for reuse instead of returning them to the system.
+
+    By default a freed buffer above a few MB (a chunk, a decoded mask) is unmapped, and
+    the next one faults in fresh pages (about 2.5 us each here): 50 faults an item on
+    the COCO workflow, which this cuts to 8. A worker's heap then stays at its peak.
+    Elsewhere than glibc, nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 def open_input(job: Job) -> Any:
@@ -103,6 +128,8 @@ def _opened_for(cjob: ClusterJob) -> _Opened:
     with _opened_lock:  # a worker may run blocks on several threads
         opened = _opened.get(cjob.token)
         if opened is None:
+            if not _opened:  # this process's first eval
+                keep_freed_memory()
             assert cjob.job.stages is not None
             opened = _Opened(
                 cloudpickle.loads(cjob.job.stages), open_target(cjob.job), open_input(cjob.job)

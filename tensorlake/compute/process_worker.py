@@ -10,7 +10,6 @@ and exits on its own once the parent is gone.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import functools
 import gc
@@ -22,8 +21,7 @@ import threading
 import time
 from typing import Any
 
-from tensorlake import config
-from tensorlake.compute.cluster import open_input, open_target
+from tensorlake.compute.cluster import keep_freed_memory, open_input, open_target
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task, run_block
 from tensorlake.engine.tensor.chunk_io import ChunkWriter
 from tensorlake.storage import MemoryStorage
@@ -54,7 +52,7 @@ def init_process(job: Job, progress: Any, parent_pid: int, stages: list[Stage] |
     elif job.links is not None:  # forked: never share the parent's open connections
         job = dataclasses.replace(job, links=pickle.loads(pickle.dumps(job.links)))
     _process.update(job=job, stages=stages, progress=progress)
-    _keep_freed_memory()
+    keep_freed_memory()
     # What the worker starts with (a forked copy of the caller's objects, the transform's
     # arguments) lives as long as it does: keep the collector from scanning it again and
     # again, which also writes to, and so copies, the pages shared with the parent.
@@ -64,25 +62,6 @@ def init_process(job: Job, progress: Any, parent_pid: int, stages: list[Stage] |
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="tl-parent-watch", daemon=True
     ).start()
-
-
-def _keep_freed_memory() -> None:
-    """Have glibc keep freed buffers for reuse instead of returning them to the system.
-
-    By default a freed buffer above a few MB (a chunk, a decoded mask) is unmapped, and
-    the next one faults in fresh pages (about 2.5 us each here): 50 faults an item on
-    the COCO workflow, which this cuts to 8. A worker's heap then stays at its peak.
-    Elsewhere than glibc, nothing changes.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum
-    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -101,10 +80,8 @@ def run_in_process(task: Task) -> BlockResult:
     and the input dataset are opened on the first block; a memory target gets the
     chunk bytes back in the result."""
     job = _process["job"]
-    if _process["storage"] is None and (storage := open_target(job)) is not None:
-        # nobody reads the chunks soon: big ones may skip the page cache
-        storage.set_direct_write_min(config.direct_write_min_bytes())
-        _process["storage"] = storage
+    if _process["storage"] is None:
+        _process["storage"] = open_target(job)
     if _process["input"] is None:
         _process["input"] = open_input(job)
     ship = _process["storage"] is None  # a memory target: send the chunk bytes back
