@@ -64,6 +64,8 @@ class Index:
         current = self.resolve(total)
         assert not isinstance(current, int)  # a scalar index returned above
         rows = _select(current, head)
+        if head is Ellipsis and rest:  # t[..., :2]: the index ends at the sample's last axis
+            return Index(rows, (slice(None), Ellipsis, *rest))
         if rest and not isinstance(rows, int):
             return Index(rows, (slice(None), *rest))
         return Index(rows, rest)

@@ -177,9 +177,7 @@ class Tensor:
             if self._only_empty_rows():
                 return ()  # a row of a tensor no row has given a shape yet (Deep Lake's)
             shape = read_shapes([self._index.row])[0]
-            if not self._index.sub:
-                return shape
-            return np.broadcast_to(np.empty((), np.bool_), shape)[self._index.sub].shape  # no data
+            return _sub_shape(shape, self._index.sub)
         n = len(self)
         if self._index.is_full and not is_link:
             meta = engine.meta
@@ -192,6 +190,8 @@ class Tensor:
         shapes = read_shapes(self._rows())
         if not shapes:
             return (0,)
+        if self._index.sub:  # ds.x[1:4, 3:7]: each row's shape after the index inside it
+            shapes = [_sub_shape(s, self._index.sub[1:]) for s in shapes]
         dims = tuple(s[0] if len(set(s)) == 1 else None for s in zip(*shapes))
         return (n, *dims)
 
@@ -579,6 +579,13 @@ class Tensor:
     def __repr__(self) -> str:
         idx = "" if self._index.is_full else f", index={self._index.rows!r}"
         return f"Tensor(key={self.key!r}, htype={self.htype!r}, shape={self.shape}{idx})"
+
+
+def _sub_shape(shape: tuple[int, ...], sub: tuple) -> tuple[int, ...]:
+    """The shape of a sample of ``shape`` indexed by ``sub``, computed without data."""
+    if not sub:
+        return tuple(shape)
+    return np.broadcast_to(np.empty((), np.bool_), shape)[sub].shape
 
 
 def _unpickle_tensor(state: PickledDataset, key: str) -> Tensor:

@@ -87,3 +87,22 @@ def test_writes_past_the_end_that_stay_refused(tmp_path):
     with pytest.raises(tl.SampleError):
         ds.x[5] = "text"  # a bad value pads nothing
     assert len(ds.x) == 2 and len(ds.seq) == 0
+
+
+def test_view_shapes_follow_the_index_inside_samples(tmp_path):
+    """Deep Lake's test_shape_bug / test_shape_squeeze / test_ellipsis meanings."""
+    ds = tl.empty(str(tmp_path / "ds"))
+    ds.create_tensor("x")
+    ds.x.extend(np.ones((5, 9, 2)))
+    assert ds.x[1:4, 3:7].shape == (3, 4, 2)
+    ds.x.extend(np.ones((5, 9, 3)))
+    assert ds.x[3:8].shape == (5, 9, None)
+    assert ds.x[3:7, 2:4, :1].shape == (4, 2, 1)
+    assert ds.x[3:7, 2:4, :3].shape == (4, 2, None)
+    assert ds.x[6:, :, 1].shape == (4, 9)  # an int inside samples drops that axis
+    arr = np.random.random((5, 3, 2, 3, 4))
+    ds.create_tensor("e")
+    ds.e.extend(arr)
+    for item in [(slice(None, 3), Ellipsis, 1), (Ellipsis, slice(None, 2)), (Ellipsis, 1, 2)]:
+        assert ds.e[item].shape == arr[item].shape
+        assert np.array_equal(ds.e[item].numpy(), arr[item])
