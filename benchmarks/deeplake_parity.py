@@ -420,6 +420,8 @@ def pytest_runtest_logreport(report):
         cause = crash.message if crash is not None else str(report.longrepr)[-300:]
     outcome = report.outcome if report.when == "call" else (
         "error" if report.failed else "skipped")
+    if report.skipped and hasattr(report, "wasxfail"):  # xfail(raises=X) that raised X:
+        outcome = "passed"  # what Deep Lake's case expects, not a skip
     with open(RESULTS, "a") as f:
         f.write(json.dumps({"id": report.nodeid, "outcome": outcome, "cause": cause}) + "\\n")
 '''
