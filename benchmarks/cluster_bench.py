@@ -1,7 +1,7 @@
 """The same ``eval`` on Ray and Dask against ``processed`` (issue 21).
 
     .venv/bin/python -m benchmarks.cluster_bench [--images 2000] [--repeats 3]
-        [--scaling-items 240] [--latency-ms 30] [--quick]
+        [--scaling-items 480] [--latency-ms 30] [--only seed|scaling] [--quick]
 
 Two figures, each run in a fresh process per scheduler and repeat, the schedulers
 alternating run by run:
@@ -14,7 +14,8 @@ alternating run by run:
   already up. What the timed eval costs beyond ``processed`` is the engine's: shipping
   the job (the transform and its COCO index) to each worker, a task per block, results
   through the engine. Target: Ray and Dask >= 0.7x ``processed``'s items/s.
-- **scaling**: a latency-bound transform: each item appends a ``link[image]`` row with
+- **scaling**: a latency-bound transform: each item appends a ``link[image]`` row (a
+  32x32 JPEG, so that the CPU an item costs stays small beside the latency it waits) with
   ``verify=True``, so the worker fetches the image from the loopback S3 server through
   a proxy that adds ``--latency-ms`` to every request; 1, 2, 4 and 8 workers (clusters
   of 8 CPUs / 8 workers, ``num_workers`` bounding how many blocks run at once). Target:
@@ -34,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import tensorlake as tl
@@ -138,6 +138,18 @@ def _run_child(kind: str, a: dict) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+def _small_jpeg(seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG")
+    return out.getvalue()
+
+
 def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):8.1f}  ({', '.join(f'{v:.1f}' for v in values)})"
 
@@ -146,7 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--scaling-items", type=int, default=240)
+    parser.add_argument("--scaling-items", type=int, default=480)
+    parser.add_argument("--only", choices=["seed", "scaling"], help="one of the two figures")
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (a smoke test)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -165,45 +178,54 @@ def main() -> None:
     data = data_dir(default_cache(), args.images, print)
     ann, image_dir = str(data / "instances.json"), str(data / "images")
     with tempfile.TemporaryDirectory() as tmp:
-        seed: dict[str, list[float]] = {s: [] for s in SCHEDULERS}
-        for r in range(args.repeats):
-            for s in SCHEDULERS:
-                a = dict(scheduler=s, workers=2, n=args.images, ann=ann, image_dir=image_dir)
-                a["out"] = f"{tmp}/seed-{s}-{r}"
-                seed[s].append(_run_child("seed", a)["items_per_s"])
-        print(f"seed workflow, {args.images} images, 2 workers (items/s, median (runs)):")
-        base = statistics.median(seed["processed"])
-        for s in SCHEDULERS:
-            ratio = statistics.median(seed[s]) / base
-            verdict = "" if s == "processed" else f"  {ratio:.2f}x processed (target >= 0.7x)"
-            print(f"  {s:<10}{_fmt(seed[s])}{verdict}")
+        if args.only != "scaling":
+            _seed(args, ann, image_dir, tmp)
+        if args.only != "seed":
+            _scaling(args, tmp)
 
-        with moto_server("raw") as port:
-            client = boto3_client(port)
-            files = sorted(Path(image_dir).glob("*.jpg"))[:60]
-            for f in files:
-                client.put_object(Bucket="raw", Key=f"img/{f.name}", Body=f.read_bytes())
-            urls = [f"s3://raw/img/{files[i % len(files)].name}" for i in range(args.scaling_items)]
-            with slow_proxy(port, args.latency_ms / 1000) as endpoint:
-                creds = {**s3_creds(port), "endpoint_url": endpoint}
-                rates: dict[str, dict[int, list[float]]] = {
-                    s: {w: [] for w in SCALING_WORKERS} for s in SCHEDULERS
-                }
-                for r in range(args.repeats):
-                    for s in SCHEDULERS:
-                        a = dict(scheduler=s, urls=urls, creds=creds, out=f"{tmp}/scale-{s}-{r}")
-                        for w, rate in _run_child("scaling", a)["rates"].items():
-                            rates[s][int(w)].append(rate)
-        print(
-            f"\nscaling, {args.scaling_items} linked images verified through a proxy adding "
-            f"{args.latency_ms:g} ms per request (items/s; efficiency = rate / (w * rate at 1)):"
-        )
+
+def _seed(args: argparse.Namespace, ann: str, image_dir: str, tmp: str) -> None:
+    seed: dict[str, list[float]] = {s: [] for s in SCHEDULERS}
+    for r in range(args.repeats):
         for s in SCHEDULERS:
-            one = statistics.median(rates[s][1])
-            for w in SCALING_WORKERS:
-                eff = statistics.median(rates[s][w]) / (w * one)
-                mark = "" if w == 1 else f"  efficiency {eff:.2f} (target >= 0.8)"
-                print(f"  {s:<10} {w} workers {_fmt(rates[s][w])}{mark}")
+            a = dict(scheduler=s, workers=2, n=args.images, ann=ann, image_dir=image_dir)
+            a["out"] = f"{tmp}/seed-{s}-{r}"
+            seed[s].append(_run_child("seed", a)["items_per_s"])
+    print(f"seed workflow, {args.images} images, 2 workers (items/s, median (runs)):")
+    base = statistics.median(seed["processed"])
+    for s in SCHEDULERS:
+        ratio = statistics.median(seed[s]) / base
+        verdict = "" if s == "processed" else f"  {ratio:.2f}x processed (target >= 0.7x)"
+        print(f"  {s:<10}{_fmt(seed[s])}{verdict}")
+
+
+def _scaling(args: argparse.Namespace, tmp: str) -> None:
+    with moto_server("raw") as port:
+        client = boto3_client(port)
+        # small images: the time an item takes is the proxy's latency, not the CPU's
+        for i in range(60):
+            client.put_object(Bucket="raw", Key=f"img/{i}.jpg", Body=_small_jpeg(i))
+        urls = [f"s3://raw/img/{i % 60}.jpg" for i in range(args.scaling_items)]
+        with slow_proxy(port, args.latency_ms / 1000) as endpoint:
+            creds = {**s3_creds(port), "endpoint_url": endpoint}
+            rates: dict[str, dict[int, list[float]]] = {
+                s: {w: [] for w in SCALING_WORKERS} for s in SCHEDULERS
+            }
+            for r in range(args.repeats):
+                for s in SCHEDULERS:
+                    a = dict(scheduler=s, urls=urls, creds=creds, out=f"{tmp}/scale-{s}-{r}")
+                    for w, rate in _run_child("scaling", a)["rates"].items():
+                        rates[s][int(w)].append(rate)
+    print(
+        f"\nscaling, {args.scaling_items} linked 32x32 JPEGs verified through a proxy adding "
+        f"{args.latency_ms:g} ms per request (items/s; efficiency = rate / (w * rate at 1)):"
+    )
+    for s in SCHEDULERS:
+        one = statistics.median(rates[s][1])
+        for w in SCALING_WORKERS:
+            eff = statistics.median(rates[s][w]) / (w * one)
+            mark = "" if w == 1 else f"  efficiency {eff:.2f} (target >= 0.8)"
+            print(f"  {s:<10} {w} workers {_fmt(rates[s][w])}{mark}")
 
 
 if __name__ == "__main__":
