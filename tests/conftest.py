@@ -19,6 +19,8 @@ Fixtures:
 - ``s3_bucket``: a fresh, uniquely named bucket (emptied and removed afterwards).
 - ``storage_target``: a ``StorageTarget(kind, url, creds)``; ``.open(read_only=False)``.
 - ``storage``: ``storage_target.open()``.
+- ``small_disk``: a ``SmallDisk`` (``tests/small_disk.py``), an 8 MiB tmpfs to fill, free,
+  resize and turn read-only; skips, saying why, where mounting is not allowed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.small_disk import SmallDisk
 
 if TYPE_CHECKING:
     from tensorlake.storage import Storage
@@ -162,3 +166,13 @@ def storage(storage_target: StorageTarget) -> Iterator[Storage]:
     store = storage_target.open()
     yield store
     store.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """An 8 MiB tmpfs under ``tmp_path``, unmounted afterwards (skips where not allowed)."""
+    disk = SmallDisk.mount(tmp_path / "small-disk", 8 << 20)
+    try:
+        yield disk
+    finally:
+        disk.unmount()

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tensorlake.errors import StorageArgumentError, StorageError
+from tensorlake.errors import ReadOnlyError, StorageArgumentError, StorageError
 from tensorlake.storage import _direct
 from tensorlake.storage.base import Bytes, ObjectInfo, Storage, check_key
 
@@ -29,6 +29,18 @@ __all__ = ["LocalStorage"]
 
 _TMP_PREFIX = ".tl-tmp."
 _NO_LINK_ERRNOS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
+_FREE = "Free space on that disk (or move the dataset to one with room), then retry."
+_ALLOW = "Give this user {access} permission there (or open the dataset with read_only=True)."
+_REFUSALS = {  # errno -> (what the disk said, what to do)
+    errno.ENOSPC: ("the disk is full", _FREE),
+    errno.EDQUOT: ("the disk quota is used up", _FREE),
+    errno.EROFS: (
+        "the file system is read-only",
+        "Remount it writable, or open the dataset with read_only=True to only read it.",
+    ),
+    errno.EACCES: ("permission denied", _ALLOW),
+    errno.EPERM: ("permission denied", _ALLOW),
+}
 
 
 class LocalStorage(Storage):
@@ -89,7 +101,21 @@ class LocalStorage(Storage):
         self.direct_write_min = min_bytes
 
     def _error(self, op: str, key: str, err: OSError) -> StorageError:
-        return StorageError(f"cannot {op} {key!r} in {self.url}: {err}", key=key)
+        """``err`` as a ``StorageError``; a refusal of the disk (full, read-only, not
+        permitted) says so and what to do, without the name of the temp file it hit."""
+        refusal = _REFUSALS.get(err.errno or 0)
+        if refusal is None:
+            return StorageError(f"cannot {op} {key!r} in {self.url}: {err}", key=key)
+        what, advice = refusal
+        advice = advice.format(access="read" if op in ("read", "stat") else "write")
+        message = (
+            f"cannot {op} {key!r} in {self.url}: {what} ({err.strerror}). {advice} "
+            "Nothing half-written was left: the dataset keeps what it last committed "
+            "(and flushed)."
+        )
+        if err.errno == errno.EROFS:
+            return ReadOnlyError(message, key=key)
+        return StorageError(message, key=key)
 
     # --- reads ----------------------------------------------------------------
 
@@ -351,8 +377,12 @@ def _create_exclusive(path: Path, data: Bytes) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk: no half object under the key
+        _unlink(path)
+        raise
     return True
