@@ -10,7 +10,7 @@ the manifest that no longer names it is stored. Chunks are never modified in pla
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from tensorlake.storage import Storage
 
 __all__ = ["TensorEngine"]
 
+_TRACKED_WRITES = 64  # more than any writer keeps in flight
+
 
 class TensorEngine(TensorReader):
     """Reads and writes the rows of one tensor through its chunk table."""
@@ -55,6 +57,9 @@ class TensorEngine(TensorReader):
         self._open_nbytes = 0
         self._open_written: ChunkRef | None = None  # the open chunk as last flushed
         self._garbage: list[str] = []  # staged chunks superseded, deleted after the manifest
+        # chunks this engine put last, each with a wait for its put (older ones are stored:
+        # the writer keeps fewer than this in flight)
+        self._unstored: dict[str, Callable[[], None]] = {}
 
     def new_pending(self) -> Pending:
         return Pending.of(self.meta, get_htype(self.meta.htype), self.links)
@@ -151,8 +156,20 @@ class TensorEngine(TensorReader):
         shape_arr = _shape_array(shapes)
         # an image chunk_compression is applied per row by the htype: no byte codec here
         parts, header_nbytes = encode_chunk_parts(rows, shape_arr, chunk_codec(self.meta), tile)
-        self._writer.put(self._key(chunk_id), parts)
+        key = self._key(chunk_id)
+        self._writer.put(key, parts)
+        # the writer keeps a few puts in flight: a read of this chunk (an update of one of
+        # its rows inside ``with ds:``) must wait for its own
+        self._unstored[key] = self._writer.barrier()
+        while len(self._unstored) > _TRACKED_WRITES:
+            self._unstored.pop(next(iter(self._unstored)))
         return ChunkRef(chunk_id, row_end, sum(map(len, parts)), header_nbytes, kind, True)
+
+    def _wait_stored(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            stored = self._unstored.pop(key, None)
+            if stored is not None:
+                stored()
 
     def _tile_refs(
         self, data: bytes | memoryview, shape: tuple[int, ...], row: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,6 +68,10 @@ class TensorReader:
 
     def _key(self, chunk_id: int) -> str:
         return chunk_key(self.meta.chunks_name, chunk_id)
+
+    def _wait_stored(self, keys: Iterable[str]) -> None:
+        """Before ``keys`` are read from storage: wait for this process's writes of them
+        still in flight (a writer's engine overrides this; a reader writes nothing)."""
 
     def chunk_keys(self, table: ChunkTable) -> list[str]:
         """The storage keys of ``table``'s chunks."""
@@ -163,6 +167,7 @@ class TensorReader:
         """Fill ``out`` for rows read by byte range: chunk headers (cached) first, then one
         ranged read per run of consecutive rows, all concurrently."""
         keys = {j: self._key(self.table[j].id) for j in ranged}
+        self._wait_stored(keys.values())
         headers = dict(
             zip(
                 ranged,
@@ -228,6 +233,7 @@ class TensorReader:
                 missing.append(key)
             else:
                 found[k] = chunk
+        self._wait_stored(missing)
         for key, data in self.storage.get_many(missing):
             chunk = Chunk(data, key)
             self._cache.put(chunk)
@@ -333,6 +339,7 @@ class TensorReader:
                 continue
             j = self.table.locate(row)
             ref = self.table[j]
+            self._wait_stored([self._key(ref.id)])
             header = self._cache.header(self.storage, self._key(ref.id), ref.header_nbytes)
             local = 0 if ref.kind != KIND_ROWS else row - self.table.row_start(j)
             shapes.append(tuple(int(s) for s in header.shapes[local]))
