@@ -224,7 +224,7 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                             bar = _byte_bar(progressbar, total, url)
                         assert bar is not None
                         while chunk := response.read(BLOCK):
-                            f.write(chunk)
+                            _write(f, chunk)
                             done += len(chunk)
                             bar.update(len(chunk))
                     if total is None or done >= total:
@@ -239,6 +239,8 @@ def _download(url: str, path: str, progressbar: bool) -> None:
                         ) from err
                     tries += 1
                     _sleep(tries)
+                except _WriteFailed as err:  # the local disk, not the connection: no retry
+                    raise err.__cause__ from None  # type: ignore[misc]
                 except (OSError, http.client.HTTPException) as err:
                     tries += 1
                     if tries > RETRIES:
@@ -250,6 +252,17 @@ def _download(url: str, path: str, progressbar: bool) -> None:
         finally:
             if bar is not None:
                 bar.close()
+
+
+class _WriteFailed(Exception):
+    """A write of the download failed (its ``__cause__``: a full disk ...)."""
+
+
+def _write(f: IO[bytes], data: bytes) -> None:
+    try:
+        f.write(data)
+    except OSError as err:
+        raise _WriteFailed from err
 
 
 def _sleep(tries: int) -> None:

@@ -77,7 +77,7 @@ class DatasetCore:
         self.url = url
         self.creds = creds  # to open the same storage elsewhere (compute workers)
         self.read_only = read_only
-        self.writer = ChunkWriter(storage)
+        self.writer = ChunkWriter(storage, keep_failed=True)
         self.cache = ChunkCache()
         self.store = ManifestStore(storage)
         self.lock: WriterLock | None = None  # taken on the first write, kept until close()
@@ -120,6 +120,7 @@ class DatasetCore:
         A writer in another process may replace the branch's manifest while it is read
         here: an object it names then found missing is read again from the branch's new
         state (up to a few times), never reported as damage while the branch moves."""
+        self.writer.forget_failed()  # the rows of puts that failed are dropped with the state
         for attempt in range(_OPEN_ATTEMPTS):
             seen: list[Any] = []
             try:
@@ -229,7 +230,7 @@ class DatasetCore:
             lock.acquire()
         try:
             self.writer.close()
-            self.storage, self.writer = storage, ChunkWriter(storage)
+            self.storage, self.writer = storage, ChunkWriter(storage, keep_failed=True)
             self.store = ManifestStore(storage)
             self.cache.clear()
             if self.detached:

@@ -23,6 +23,11 @@ class ChunkWriter:
     At most ``max_in_flight`` puts are queued (memory stays bounded however long an
     append runs); ``wait()`` blocks until all are stored and re-raises the first failure.
     Memory storage is written inline: there is no I/O to overlap.
+
+    ``keep_failed``: a put that failed (a full disk) is kept and tried again by the next
+    ``wait()``, so a flush retried once there is room stores every chunk its manifest
+    names (else the chunk would be lost and the manifest would name a missing object);
+    ``forget_failed()`` drops them when the rows they hold are dropped (a reset).
     """
 
     def __init__(
@@ -31,8 +36,12 @@ class ChunkWriter:
         max_in_flight: int = 4,
         inline: bool | None = None,
         batches: bool = False,
+        keep_failed: bool = False,
     ) -> None:
         self._storage = storage
+        self._keep_failed = keep_failed
+        self._failed: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._failed_lock = threading.Lock()
         self._inline = storage.memory_resident if inline is None else inline
         self._max = max_in_flight
         self._pool: ThreadPoolExecutor | None = None
@@ -50,7 +59,7 @@ class ChunkWriter:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tl-chunk-writer")
-        future = self._pool.submit(fn, *args)
+        future = self._pool.submit(self._run, fn, args)
         self._futures.append(future)
         if self._batch is not None:
             self._batch.append(future)
@@ -64,6 +73,20 @@ class ChunkWriter:
                 self._drain()  # leave nothing running behind the error we raise
                 raise
 
+    def _run(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        except BaseException:
+            if self._keep_failed:
+                with self._failed_lock:
+                    self._failed.append((fn, args))
+            raise
+
+    def forget_failed(self) -> None:
+        """Never try the failed puts again: the rows they held are dropped."""
+        with self._failed_lock:
+            self._failed.clear()
+
     def _drain(self) -> None:
         while self._futures:
             try:
@@ -72,7 +95,13 @@ class ChunkWriter:
                 pass
 
     def wait(self) -> None:
-        """Block until every write so far is stored; raise the first that failed."""
+        """Block until every write so far is stored (the failed ones kept are tried again
+        first); raise the first that failed."""
+        with self._failed_lock:
+            failed, self._failed = self._failed, []
+        for fn, args in failed:  # unbounded: a failure must not lose the others
+            assert self._pool is not None  # they failed on it
+            self._futures.append(self._pool.submit(self._run, fn, args))
         futures, self._futures = self._futures, deque()
         _wait_all(futures)
 
@@ -116,6 +145,8 @@ class ChunkWriter:
         _wait_all(futures)
 
     def close(self) -> None:
+        """Wait for the writes in flight (never the failed ones again), stop the threads."""
+        self.forget_failed()
         try:
             self.wait()
         finally:
