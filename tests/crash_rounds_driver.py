@@ -19,7 +19,7 @@ same command is the reference a killed one is compared with.
 
 ``CRASH_ROUNDS_DELAY_MS`` (environment) slows every image check (the ingests) and every
 object put (push) by that much, so a tiny job lasts long enough to be killed inside it.
-Workers are forked (the driver runs no thread), so they are slowed too.
+Workers are forked (the driver starts no thread of its own), so they are slowed too.
 
 Markers on stdout, flushed at once, for the test to aim its kill::
 
@@ -36,22 +36,29 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tensorlake as tl  # noqa: E402
-from tests.api import crash_writer as cw  # noqa: E402
-from tests.compute import crash_eval as ce  # noqa: E402
+import tensorlake as tl
+from tests.api import crash_writer as cw
+from tests.compute import crash_eval as ce
 
 DELAY = float(os.environ.get("CRASH_ROUNDS_DELAY_MS", "0")) / 1000
 QUIET: dict[str, Any] = {"progressbar": False, "summary": False}
 
 
+_SAYING = threading.Lock()
+
+
 def say(line: str) -> None:
-    print(line, flush=True)
+    """One marker line, whole (a push's upload threads say them at once)."""
+    with _SAYING:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _slow_checks() -> None:
@@ -65,7 +72,7 @@ def _slow_checks() -> None:
             time.sleep(DELAY)
             return _real(data, where)
 
-        module.check_image = slow  # type: ignore[assignment]
+        setattr(module, "check_image", slow)  # noqa: B010 (a module's name, replaced)
 
 
 def appends(a: dict[str, Any]) -> None:
@@ -121,7 +128,7 @@ def push(a: dict[str, Any]) -> None:
         time.sleep(DELAY)
         real(self, key, data)
 
-    Remote.put = put  # type: ignore[method-assign]
+    setattr(Remote, "put", put)  # noqa: B010
     tl.registry.push(a["name"], progressbar=False)
 
 

@@ -78,10 +78,10 @@ def _checkpoint_of(url: str, creds: dict | None) -> Callable[[], str | None]:
             if not storage:
                 storage.append(from_url(url, creds=creds, read_only=True))
             head = records.read_head(storage[0], records.DEFAULT_BRANCH)
-            extra = records.read_commit(storage[0], head).commit.extra
+            commit = records.read_commit(storage[0], head).commit
         except Exception:  # not there yet, or being written
             return None
-        done = extra.get("samples_processed")
+        done = None if commit is None else commit.extra.get("samples_processed")
         return None if done is None else f"CHECKPOINT {done}"
 
     return probe
@@ -310,7 +310,7 @@ def run_rounds(kind: Kind, tmp_path: Path) -> None:
     tally = SURVIVED.setdefault(kind.name, [0, 0])
     failures = []
     for i in range(kind.rounds):
-        if ONLY and ONLY != f"{kind.name}:{i}":
+        if ONLY and f"{kind.name}:{i}" != ONLY:
             continue
         rng = random.Random(f"{SEED}-{kind.name}-{i}")
         k = rng.randrange(len(timeline))
@@ -580,3 +580,65 @@ def test_killed_archive_ingest_resumes_as_uninterrupted(tmp_path):
 
     ingest_rounds("archive", "archive", tmp_path, 6, args)
     assert os.listdir(tmp_path / "work") == [], "an archive's workspace was left behind"
+
+
+# --- push to an S3 remote -----------------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file of a local copy but its lock and registry record."""
+    from tensorlake.api.names import RECORD_NAME
+
+    out = {}
+    for parent, _, files in os.walk(root):
+        for f in files:
+            rel = Path(parent, f).relative_to(root).as_posix()
+            if rel not in ("lock", RECORD_NAME):
+                out[rel] = Path(parent, f).read_bytes()
+    return out
+
+
+def test_killed_push_publishes_nothing_and_pushing_again_publishes_it_whole(
+    tmp_path, s3_bucket, s3_server, monkeypatch
+):
+    from tensorlake.registry.remote import Remote
+    from tests.registry.conftest import make_local
+
+    for key in ("REMOTE", "ENDPOINT_URL", "PROFILE", "REGION", "PUBLIC"):
+        monkeypatch.delenv(f"TENSORLAKE_{key}", raising=False)
+    monkeypatch.setenv("TENSORLAKE_ENDPOINT_URL", s3_server)
+    with monkeypatch.context() as m:  # ~4 KB chunks: dozens of objects to push
+        m.setenv("TENSORLAKE_CHUNK_SIZE", "4096")
+        template = make_local(tmp_path / "template", "flower", rows=80)
+        template.close()
+    want = _tree(tmp_path / "template" / "datasets" / "flower")
+    reference = content(tl.load(tmp_path / "template" / "datasets" / "flower", read_only=True))
+
+    def env(i: int) -> dict:
+        return {"TENSORLAKE_HOME": str(tmp_path / f"home-{i}"),
+                "TENSORLAKE_REMOTE": f"s3://{s3_bucket}/remote-{i}",
+                "TENSORLAKE_IO_THREADS": "2"}  # fmt: skip
+
+    def prepare(i: int) -> None:
+        shutil.copytree(tmp_path / "template", tmp_path / f"home-{i}")
+
+    def recover(i: int, a: dict, job: Job) -> None:
+        for name, value in env(i).items():
+            monkeypatch.setenv(name, value)
+        remote = Remote(env(i)["TENSORLAKE_REMOTE"], {"endpoint_url": s3_server})
+        published = [v.number for v in remote.versions("flower")]
+        assert published == ([1] if job.seen("DONE") else published) and published in ([], [1])
+        with stale_lock_ok():
+            report = tl.registry.push("flower", progressbar=False)
+        assert report.version == 1
+        assert [(v.number, v.commit) for v in remote.versions("flower")] == [(1, report.commit)]
+        assert _tree(tmp_path / f"home-{i}" / "datasets" / "flower") == want  # unchanged
+        monkeypatch.setenv("TENSORLAKE_HOME", str(tmp_path / f"pulled-{i}"))
+        tl.registry.pull("flower", progressbar=False)
+        assert _tree(tmp_path / f"pulled-{i}" / "datasets" / "flower") == want
+        pulled = tl.load("flower", read_only=True)
+        assert_same(content(pulled), reference)
+        assert_verified(pulled)
+
+    kind = Kind("push", "push", lambda i: {"name": "flower"}, recover, 7, env=env, prepare=prepare)
+    run_rounds(kind, tmp_path)
