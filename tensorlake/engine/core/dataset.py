@@ -570,11 +570,13 @@ class DatasetCore:
         try:
             self.flush()
         finally:
-            self.writer.close()
-            self.keep_garbage_record()
-            if self.lock is not None:
-                self.lock.release()
-                self.lock = None
+            try:
+                self.writer.close()
+                self.keep_garbage_record()
+            finally:  # the lock goes whatever failed before
+                if self.lock is not None:
+                    self.lock.release()
+                    self.lock = None
 
     # -- reads ----------------------------------------------------------------------
     def lengths(self, names: Sequence[str] | None = None) -> list[int]:
