@@ -269,8 +269,18 @@ def assert_same(got: dict[str, Any], want: dict[str, Any], prefix: bool = False)
 
 
 def assert_verified(ds: Any) -> None:
+    """``ds.verify()`` finds no problem; for a local dataset ``tensorlake verify`` (the
+    command, run here) neither."""
+    from tensorlake.cli.main import main as cli
+
     report = ds.verify()
     assert report.ok and not report.problems, str(report)
+    if "://" not in ds.path:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli(["verify", ds.path, "--json"])
+        said = json.loads(out.getvalue())
+        assert code == 0 and said["ok"] and not said["problems"], out.getvalue()
 
 
 @contextlib.contextmanager
@@ -642,3 +652,37 @@ def test_killed_push_publishes_nothing_and_pushing_again_publishes_it_whole(
 
     kind = Kind("push", "push", lambda i: {"name": "flower"}, recover, 7, env=env, prepare=prepare)
     run_rounds(kind, tmp_path)
+
+
+# --- a kill between creating the dataset and its first commit -------------------------
+
+
+@pytest.mark.parametrize("kind", ["classification", "coco", "manifest", "archive"])
+def test_resume_after_a_kill_before_the_first_commit_makes_the_dataset(tmp_path, kind):
+    """What such a kill leaves (seed 1 found it): an empty dataset, no commit, no tensor.
+    ``resume=True`` made it an ``IngestError`` ("not made by ingest_..."); it is made as
+    new, equal to an uninterrupted ingest."""
+    from tests import crash_rounds_driver as driver_module
+
+    files = {f"{c}/{i}.jpg": _jpeg(i + 9 * k) for k, c in enumerate("ab") for i in range(5)}
+    src = _write_tree(tmp_path / "src", files)
+    a: dict[str, Any] = {"src": str(src), "src_creds": None, "dest_creds": None,
+                         "workers": 0, "interval": 0, "tmp_dir": str(tmp_path)}  # fmt: skip
+    if kind == "coco":
+        from examples.synthetic_coco import generate
+
+        a["annotations"] = str(generate(tmp_path / "coco", 4, width=16, height=12))
+        a["images"] = str(tmp_path / "coco" / "images")
+    elif kind == "manifest":
+        a["manifest"] = str(tmp_path / "manifest.json")
+        urls = [{"objectUrl": str(src / k)} for k in sorted(files)]
+        Path(a["manifest"]).write_text(json.dumps({"images": urls}))
+    elif kind == "archive":
+        a["src"] = str(tmp_path / "src.tar")
+        with tarfile.open(a["src"], "w") as tar:
+            tar.add(src, arcname="src")
+    want = content(driver_module.ingest(kind, {**a, "dest": str(tmp_path / "ref")}))
+    tl.empty(tmp_path / "ds").close()
+    ds = driver_module.ingest(kind, {**a, "dest": str(tmp_path / "ds")}, resume=True)
+    assert_same(content(ds), want)
+    assert_verified(ds)

@@ -101,7 +101,9 @@ def open_dest(
     """The destination dataset, and whether this call created it.
 
     An existing dataset is continued: with ``resume`` from its last commit, else it
-    must have no uncommitted changes (a run that crashed leaves some).
+    must have no uncommitted changes (a run that crashed leaves some). With ``resume``,
+    one with no commit and no tensor (an ingest killed before its first commit leaves
+    that) is made as if new.
     """
     if isinstance(dest, Dataset):
         if overwrite:
@@ -115,6 +117,10 @@ def open_dest(
         raise IngestError("dest must be a whole dataset open for writing.")
     if resume and isinstance(dest, Dataset):
         ds.reset()
+    if resume and not ds.tensors and not ds.commits:
+        # what an ingest killed before its first commit leaves (the empty root commit):
+        # this run makes the dataset, as if it were new
+        created = True
     if ds.has_head_changes:
         raise IngestError(
             f"The dataset at {ds.path} has uncommitted changes (an ingest that did not "
