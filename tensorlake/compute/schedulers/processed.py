@@ -20,6 +20,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
@@ -35,6 +36,7 @@ from tensorlake.compute.process_worker import (
 from tensorlake.compute.schedulers.base import SchedulerContext
 from tensorlake.compute.worker import BlockResult, Job, Stage, Task
 from tensorlake.engine.lock.heartbeat import heartbeat_paused
+from tensorlake.errors import TransformError
 
 __all__ = ["ProcessScheduler", "main_not_rerun"]
 
@@ -115,8 +117,16 @@ def _start_processes(
             warnings.filterwarnings(
                 "ignore", "This process .* is multi-threaded", DeprecationWarning
             )
-            for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
-                future.result()
+            try:
+                for future in [executor.submit(os.getpid) for _ in range(num_workers)]:
+                    future.result()
+            except BrokenProcessPool:  # a worker killed as it started: nothing ran yet
+                executor.shutdown(wait=True, cancel_futures=True)
+                raise TransformError(
+                    "A worker process died (killed, out of memory or crashed) while the "
+                    "workers were starting, before any item was processed. Nothing was "
+                    "written: run eval again."
+                ) from None
     return executor, (progress_reader, progress_writer)
 
 
