@@ -20,9 +20,10 @@ import numpy as np
 
 from tensorlake.api.dataset import Dataset, core_of, rows_of
 from tensorlake.engine.core.dataset import DatasetCore
-from tensorlake.errors import DatasetError, TensorNotFoundError
+from tensorlake.errors import DatasetError
 from tensorlake.integrations.loader.reader import BatchReader, check_decode_methods
 from tensorlake.integrations.loader.source import Source
+from tensorlake.integrations.loader.view import tensor_names
 
 __all__ = ["BlockPlan", "plan_blocks", "read_block"]
 
@@ -36,11 +37,6 @@ class BlockPlan:
     methods: dict[str, str]  # full tensor name -> decode method
     blocks: list[np.ndarray]  # absolute rows of each block, in view order
     token: str = field(default_factory=lambda: secrets.token_hex(8))
-
-    @property
-    def offsets(self) -> list[int]:
-        """Where each block starts in the view."""
-        return np.concatenate([[0], np.cumsum([len(b) for b in self.blocks])])[:-1].tolist()
 
 
 def plan_blocks(
@@ -59,7 +55,7 @@ def plan_blocks(
             "see a dataset in memory (mem://): store it on local disk or S3 first, e.g. "
             "tl.deepcopy(ds, path)."
         )
-    names = _tensor_names(ds, tensors)
+    names = tensor_names(ds, tensors)
     rows = rows_of(ds)
     if rows is None:
         raise DatasetError(f"{what} reads a view of rows; ds[i] is one row: use ds[i:i+1].")
@@ -71,25 +67,6 @@ def plan_blocks(
         methods=check_decode_methods(core, list(names), decode_method),
         blocks=_cut(core, by, np.asarray(rows, dtype=np.int64)),
     )
-
-
-def _tensor_names(ds: Dataset, tensors: Sequence[str] | str | None) -> dict[str, str]:
-    available = ds.tensors
-    chosen = (
-        list(available)
-        if tensors is None
-        else [tensors]
-        if isinstance(tensors, str)
-        else list(tensors)
-    )
-    missing = [t for t in chosen if t not in available]
-    if missing:
-        raise TensorNotFoundError(
-            f"No tensor {missing} in this dataset; tensors: {sorted(available)}."
-        )
-    if not chosen:
-        raise DatasetError("The dataset has no tensors to read.")
-    return {available[t].key: t for t in chosen}
 
 
 def _cut(core: DatasetCore, name: str, rows: np.ndarray) -> list[np.ndarray]:

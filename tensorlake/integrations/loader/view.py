@@ -15,7 +15,7 @@ from tensorlake.integrations.loader.position import Position
 from tensorlake.integrations.loader.reader import check_decode_methods
 from tensorlake.integrations.loader.source import Source
 
-__all__ = ["LoaderView", "loader_view"]
+__all__ = ["LoaderView", "loader_view", "tensor_names"]
 
 MB = 1 << 20
 
@@ -57,7 +57,7 @@ def loader_view(
         seed = 0
     _check_int("seed", seed, 0)
     core = core_of(ds)
-    names = _tensor_names(ds, tensors)
+    names = tensor_names(ds, tensors)
     lengths = [core.engine(n).num_rows for n in names]
     if pad_tensors and not ds.is_view:
         rows = np.arange(max(lengths, default=0), dtype=np.int64)
@@ -85,8 +85,8 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise DatasetArgumentError(f"{name} must be an int >= {minimum}, got {value!r}.")
 
 
-def _tensor_names(ds: Dataset, tensors: Sequence[str] | None) -> dict[str, str]:
-    """Full tensor names -> sample keys (relative to the group)."""
+def tensor_names(ds: Dataset, tensors: Sequence[str] | str | None) -> dict[str, str]:
+    """Full tensor names -> sample keys (relative to the group); all when ``None``."""
     available = ds.tensors
     if tensors is None:
         chosen = list(available)
