@@ -67,26 +67,42 @@ def parse_checked(
     over ``budget`` bytes (default ``budget_for(data)``).
     """
     limit = budget_for(data) if budget is None else budget
+    STATS["cases"] += 1
+    outcome, peak = _measured(parse, data)
+    if peak > limit:
+        # tracemalloc counts every thread's allocations: a background thread of an
+        # earlier test (a server, a writer) may have allocated meanwhile; a parse's own
+        # allocation happens again on a second run, the parse being deterministic
+        outcome, again = _measured(parse, data)
+        peak = min(peak, again)
+    assert peak <= limit, f"the parse allocated {peak} bytes for a {len(data)}-byte object"
+    if isinstance(outcome, FormatError):
+        STATS["format_error"] += 1
+        if key is not None:
+            assert key in str(outcome), f"FormatError does not name {key!r}: {outcome}"
+            assert outcome.key == key, f"FormatError.key is {outcome.key!r}, expected {key!r}"
+        return outcome
+    value = outcome
+    STATS["value"] += 1
+    return value
+
+
+def _measured(parse: Callable[[bytes], Any], data: bytes) -> tuple[Any, int]:
+    """``parse(data)`` (or the ``FormatError`` it raised) and the peak bytes traced while
+    it ran; a hang past ``TIMEOUT_S`` raises; any other exception propagates."""
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
     tracemalloc.start()
-    STATS["cases"] += 1
     try:
-        value = parse(data)
-    except FormatError as err:
-        STATS["format_error"] += 1
-        if key is not None:
-            assert key in str(err), f"FormatError does not name {key!r}: {err}"
-            assert err.key == key, f"FormatError.key is {err.key!r}, expected {key!r}"
-        return err
+        try:
+            outcome: Any = parse(data)
+        except FormatError as err:
+            outcome = err
+        return outcome, tracemalloc.get_traced_memory()[1]
     finally:
-        peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        assert peak <= limit, f"the parse allocated {peak} bytes for a {len(data)}-byte object"
-    STATS["value"] += 1
-    return value
 
 
 # -- corruptions ------------------------------------------------------------------------
