@@ -51,6 +51,7 @@ from PIL import Image
 import tensorlake as tl
 from tests.api import crash_writer as cw
 from tests.compute import crash_eval as ce
+from tests.compute.test_compute_crash import _wait_group_gone  # one /proc scan
 
 pytestmark = pytest.mark.slow
 
@@ -205,25 +206,6 @@ def _children(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 # --- content -----------------------------------------------------------------------------
