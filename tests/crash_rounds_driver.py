@@ -33,8 +33,10 @@ Markers on stdout, flushed at once, for the test to aim its kill::
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -134,6 +136,7 @@ def push(a: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> None:
     kind, args = argv[1], json.loads(argv[2])
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's view of a hang
     if DELAY:
         _slow_checks()
     say("READY")

@@ -177,6 +177,11 @@ class Job:
             self.proc.send_signal(signal.SIGKILL)
         try:
             self.proc.wait(30)  # a worker's death: the parent fails and exits
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks, into the log
+            time.sleep(1.0)
+            raise AssertionError(f"still running 30 s after the {victim} was killed: "
+                                 + self.failure(tail=12000)) from None  # fmt: skip
         finally:
             left = _wait_group_gone(pgid, 5.0)
             if left:
@@ -193,10 +198,10 @@ class Job:
         assert self.proc.stdout is not None
         self.proc.stdout.close()
 
-    def failure(self) -> str:
+    def failure(self, tail: int = 3000) -> str:
         return (
             f"rc {self.proc.poll()}, markers {self.markers[-4:]}, stderr:\n"
-            + (self.log.read_text()[-3000:])
+            + (self.log.read_text()[-tail:])
         )
 
 

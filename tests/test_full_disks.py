@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -128,9 +129,16 @@ def test_a_full_disk_mid_eval_with_process_workers(small_disk: SmallDisk) -> Non
     path = small_disk.path / "ds"
     ds = make_dataset(path, n=0)
     size = 50_000
+    head = path / "refs" / "heads" / "main"
+    first_head = head.read_bytes()
 
     @tl.compute
     def fill(i: int, sample_out: object) -> None:
+        # checkpoints are stored while the workers go on, so workers this fast could
+        # fill the disk before the first one lands: the items after it wait for it
+        deadline = time.monotonic() + 30
+        while i >= 10 and head.read_bytes() == first_head and time.monotonic() < deadline:
+            time.sleep(0.005)
         sample_out.x.append(np.full(size, i % 251, np.uint8))  # type: ignore[attr-defined]
 
     small_disk.fill(leave=1_400_000)  # room for some checkpoints of 10 rows, not all 60
@@ -139,7 +147,7 @@ def test_a_full_disk_mid_eval_with_process_workers(small_disk: SmallDisk) -> Non
     assert says_full(caught.value), caught.value
     assert small_disk.leftovers() == []
     _, stored = content(path, reset=True)
-    assert 0 < len(stored) < 60 and len(stored) % 10 == 0  # a checkpoint, whole
+    assert 0 < len(stored) < 60 and len(stored) % 10 == 0, caught.value  # a checkpoint, whole
     assert stored == [np.full(size, i % 251, np.uint8).tobytes() for i in range(len(stored))]
     small_disk.free()
     ds = tl.load(path, reset=True)

@@ -851,7 +851,8 @@ class Dataset:
         """Delete stored objects no version refers to (left by crashes, resets and
         deleted branches) once they have been garbage for ``grace`` seconds (default
         ``TENSORLAKE_GC_GRACE``, 300: readers of an older manifest may still read them;
-        0 deletes all at once); returns how many objects of each kind were removed."""
+        0 deletes all at once), and the temp files of writes killed midway (a local
+        dataset); returns how many objects of each kind were removed."""
         return version_gc.gc(self._core, grace)
 
     # -- the stored objects -------------------------------------------------------------

@@ -25,7 +25,7 @@ from tensorlake.storage import from_url
 
 __all__ = ["add_parser"]
 
-_KINDS = {"segments": "table segments", "staging": "staging objects"}
+_KINDS = {"segments": "table segments", "staging": "staging objects", "temp_files": "temp files"}
 """How ``gc`` prints the kinds of objects ``ds.gc()`` counts (others: as they are)."""
 
 

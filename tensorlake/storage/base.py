@@ -214,6 +214,12 @@ class Storage(abc.ABC):
         clone._read_only = bool(read_only)
         return clone
 
+    def remove_temp_files(self) -> int:
+        """Delete what writes killed midway left behind; how many. Only for a caller that
+        knows nobody writes here now (it holds the writer lock). Only a file system has
+        such leftovers (its temp files): an object store's put is whole or absent."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing)
         """Release network clients or file handles; the storage stays usable (they reopen)."""
 

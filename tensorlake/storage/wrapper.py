@@ -58,6 +58,9 @@ class StorageWrapper(Storage):
     def supports_listing(self) -> bool:
         return self._base.supports_listing
 
+    def remove_temp_files(self) -> int:
+        return self._base.remove_temp_files()
+
     @property
     def shared_across_processes(self) -> bool:
         return self._base.shared_across_processes

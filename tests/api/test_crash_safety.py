@@ -52,7 +52,7 @@ STYLES = ("ready", "batch", "commit", "first", "anytime", "commit", "batch", "fi
 created; ``first`` in any step before commit 1 lands (schema, a batch, the updates, the
 commit); ``batch`` in a batch (appends, flushes) and ``commit`` inside ``ds.commit`` of
 one of the first commits; ``anytime`` at a random time."""
-GC_ZERO = {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}
+GC_ZERO = {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}
 _STALE_LOCK = getattr(tl, "StaleLockWarning", None)
 
 

@@ -266,3 +266,22 @@ def test_versions_example_runs(tmp_path, capsys):
     example["main"](str(tmp_path / "demo"))
     out = capsys.readouterr().out
     assert "2 rows updated (3, 7)" in out and "After reset: 110 rows" in out
+
+
+def test_gc_and_reset_remove_the_temp_files_of_writes_killed_midway(tmp_path):
+    """A worker killed while writing a chunk (an eval's failure stops its workers so)
+    leaves a local temp file: the lock holder's gc, and so reset, delete it."""
+    ds = tl.empty(tmp_path / "ds")
+    ds.create_tensor("x", dtype="int64")
+    ds.x.extend(np.arange(4))
+    ds.commit("four")
+    chunks = tmp_path / "ds" / "tensors" / "x" / "chunks"
+    half_written = [chunks / ".tl-tmp.0123abcd.1", tmp_path / "ds" / ".tl-tmp.dataset.2"]
+    for path in half_written:
+        path.write_bytes(b"half a chunk")
+    assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 2}
+    assert not any(p.exists() for p in half_written)
+    half_written[0].write_bytes(b"half a chunk")
+    tl.load(tmp_path / "ds", reset=True)
+    assert not half_written[0].exists()
+    assert tl.load(tmp_path / "ds", read_only=True).x.numpy().ravel().tolist() == [0, 1, 2, 3]

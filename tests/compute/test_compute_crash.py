@@ -48,7 +48,7 @@ ITEMS = list(range(N))
 ROUNDS = {"local": 10, "s3": 3}
 # seconds from EVAL to the first checkpoint and between checkpoints, until measured
 GAPS = {"local": {"first": 1.4, "next": 0.25}, "s3": {"first": 2.0, "next": 0.5}}
-GC_ZERO = {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}
+GC_ZERO = {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}
 TIMEOUT = 30  # seconds; no eval here takes a tenth of this: reaching it is a hang
 
 

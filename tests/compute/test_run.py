@@ -49,7 +49,7 @@ def test_failure_resets_to_the_last_checkpoint(tmp_path, scheduler, workers):
     if scheduler == "processed":
         assert "fail_on" in str(err.__cause__.__cause__)  # the worker's traceback
     assert ds.x.numpy().ravel().tolist() == list(range(40)) and not ds.has_head_changes
-    assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}
+    assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}
     # resume from the checkpoint with a fixed transform
     fail_on(bad=-1).eval(range(100), ds, checkpoint_interval=20, resume=True, progressbar=False)
     assert ds.x.numpy().ravel().tolist() == list(range(100))

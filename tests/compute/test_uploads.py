@@ -75,4 +75,4 @@ def test_a_chunk_upload_that_fails_in_a_worker_fails_the_eval_at_the_checkpoint_
             )
         k = ds.commits[0]["samples_processed"]
         assert k >= 40 and k % 40 == 0 and ds.x.numpy().ravel().tolist() == list(range(k))
-        assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}
+        assert ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}

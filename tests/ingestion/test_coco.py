@@ -473,7 +473,7 @@ def test_a_killed_ingest_resumes_to_the_uninterrupted_result(tmp_path):
     assert report["already"] >= done and report["already"] + report["rows"] == 200
     reference = ingest_coco(images, ann, "mem://coco-reference", progressbar=False, summary=False)
     assert _content(ds) == _content(reference)
-    assert not ds.has_head_changes and ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0}  # fmt: skip
+    assert not ds.has_head_changes and ds.gc() == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}  # fmt: skip
 
 
 # -- bad input ----------------------------------------------------------------------

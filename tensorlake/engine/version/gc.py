@@ -91,6 +91,7 @@ def gc(core: DatasetCore, grace: float | None = None) -> dict[str, int]:
         "segments": sweep(keys.SEGMENTS_PREFIX, set(live.segments)),
         "commits": sweep(keys.COMMITS_PREFIX, live_keys),
         "staging": sweep(keys.STAGING_PREFIX, live_staging),
+        "temp_files": storage.remove_temp_files(),  # of writers (or workers) killed midway
     }
     # one record of what is held replaces every earlier one (what they named that is
     # deleted or reachable again is no garbage any more)
