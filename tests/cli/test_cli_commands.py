@@ -116,7 +116,13 @@ def test_the_version_commands_through_the_entry_point(path):
     reset = _run("reset", path)
     assert reset.returncode == 0 and f"branch 'main' reset to commit {eleven}" in reset.stdout
     assert len(tl.load(path, read_only=True)) == 11
-    assert _json("gc", path) == {"chunks": 0, "segments": 0, "commits": 0, "staging": 0, "temp_files": 0}
+    assert _json("gc", path) == {
+        "chunks": 0,
+        "segments": 0,
+        "commits": 0,
+        "staging": 0,
+        "temp_files": 0,
+    }
 
 
 def test_the_maintenance_commands_through_the_entry_point(path):
