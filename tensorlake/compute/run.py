@@ -95,24 +95,37 @@ class Run:
             try:
                 result = future.result()
             except BrokenProcessPool:
-                self.uploads.abort()  # a dead worker's blocks will never be stored
-                self.settle(quiet=True)
                 last = pending[-1][0] if pending else task
-                self.fail(
-                    TransformError(
-                        "A worker process died (killed, out of memory or crashed) while "
-                        f"processing items {task.start} to {last.start + last.count - 1} of "
-                        f"the input data. {self.checkpoint_text()} You can slice the input "
-                        "to resume from this point.",
-                        samples_processed=self.checkpoint_items,
-                    ),
-                    sched,
-                )
+                self.worker_died(
+                    sched, f"while processing items {task.start} to "
+                    f"{last.start + last.count - 1} of the input data"
+                )  # fmt: skip
             checkpoint_due = self.adopt(result, sched, bar)
             for task in itertools.islice(tasks, 1):  # before committing: workers keep busy
                 pending.append((task, _submit(sched, task)))
             if checkpoint_due:
                 self.checkpoint(result.start + result.count)
+
+    def close_workers(self, sched: Scheduler) -> None:
+        """Every block is adopted: the workers end, once they have stored their chunks."""
+        try:
+            sched.close()
+        except BrokenProcessPool:
+            self.worker_died(sched, "before it had stored the chunks of its last items")
+
+    def worker_died(self, sched: Scheduler, when: str) -> None:
+        """A worker process is gone: back to the last checkpoint, and say so."""
+        self.uploads.abort()  # a dead worker's blocks will never be stored
+        self.settle(quiet=True)
+        self.fail(
+            TransformError(
+                f"A worker process died (killed, out of memory or crashed) {when}. "
+                f"{self.checkpoint_text()} You can slice the input to resume from this "
+                "point.",
+                samples_processed=self.checkpoint_items,
+            ),
+            sched,
+        )
 
     def adopt(self, result: BlockResult, sched: Scheduler, bar: ProgressBar) -> bool:
         """Append a finished block's rows; True when a checkpoint is due after it."""

@@ -173,13 +173,12 @@ class ComputeFunction:
                     data_in, dataset_in, start, n, num_workers, checkpoint_interval, core
                 )
                 run.drive(sched, tasks, max(1, 2 * num_workers), bar)
+                run.close_workers(sched)
             except BaseException as err:
                 sched.stop()
                 if not isinstance(err, TransformError):  # interrupted, storage down ...
                     run.restore(quiet=True)
                 raise
-            else:
-                sched.close()
             finally:
                 sched.release()
                 bar.close()

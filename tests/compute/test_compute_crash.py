@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import tensorlake as tl
@@ -338,6 +339,50 @@ def test_a_dead_worker_is_an_error_naming_the_items_never_a_hang(tmp_path, refer
     )
     assert ce.content(ds) == reference
     assert ds.gc() == GC_ZERO
+    ds.close()
+
+
+@tl.compute
+def dies_storing_its_last_block(item: int, sample_out: Any, last: int) -> None:
+    """Item ``last`` makes its worker die as it stores that block's chunks: a second
+    after the block's result went back, so once the parent has every result (the rows
+    carry no class names, so the chunks are stored behind the result)."""
+    if item == last:
+        from tensorlake.storage.local import LocalStorage
+
+        def die(self: Any, key: str, data: Any) -> None:
+            time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        LocalStorage._put = LocalStorage._put_parts = die  # type: ignore[method-assign]
+    sample_out.x.append(np.full(1000, item % 251, np.uint8))
+
+
+def test_a_worker_dead_before_storing_its_last_block_is_an_error_never_a_hang(tmp_path):
+    """All results are in and no future can break: only the dead worker's exit code says
+    that chunks the last commit would name were never stored."""
+    ds = tl.empty(tmp_path / "ds")
+    ds.create_tensor("x", dtype="uint8")
+    ds.commit("schema")
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            dies_storing_its_last_block(last=39).eval(
+                list(range(40)), ds, num_workers=2, checkpoint_interval=20, progressbar=False
+            )
+        except BaseException as err:
+            caught.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), f"eval still running {TIMEOUT} s after a worker died: a hang"
+    assert len(caught) == 1 and isinstance(caught[0], tl.TransformError), caught
+    assert str(caught[0]).startswith("A worker process died (killed, out of memory or crashed)")
+    assert caught[0].samples_processed == 20 and len(ds) == 20 and not ds.has_head_changes
+    assert ds.gc() == GC_ZERO
+    assert ds.x.numpy()[:, 0].tolist() == list(range(20))
     ds.close()
 
 

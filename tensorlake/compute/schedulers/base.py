@@ -43,7 +43,8 @@ class Scheduler(Protocol):
         ...
 
     def close(self) -> None:
-        """Every result is in: end the workers."""
+        """Every result is in: end the workers (they finish storing what they wrote).
+        ``BrokenProcessPool`` if one died first: what it still stored may be lost."""
         ...
 
     def release(self) -> None:

@@ -78,7 +78,12 @@ class ProcessScheduler:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
+        # a worker killed after its last result, with chunks still to store, breaks no
+        # future: only its exit code tells
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=True)
+        if any(process.exitcode for process in processes):  # killed (< 0) or crashed
+            raise BrokenProcessPool("a worker process died after its last block")
 
     def release(self) -> None:
         """End the progress relay (after the last report) and close the pipes."""
