@@ -187,6 +187,7 @@ class Job:
             if left:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
+                self.proc.wait(10)  # reaped: no "still running" warning at its collection
             self._close()
         assert not left, f"processes {left} still ran 5 s after the {victim} was killed"
         assert self.proc.returncode in (-signal.SIGKILL, 0), self.failure()
