@@ -121,7 +121,8 @@ def _gc(args: argparse.Namespace) -> int:
     if args.json:
         print_json(counts)
     else:
-        print("deleted " + ", ".join(f"{n} {_KINDS.get(k, k)}" for k, n in counts.items()))
+        shown = {k: n for k, n in counts.items() if n or k != "temp_files"}  # rare: if any
+        print("deleted " + ", ".join(f"{n} {_KINDS.get(k, k)}" for k, n in shown.items()))
     return 0
 
 
