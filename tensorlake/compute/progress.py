@@ -21,6 +21,7 @@ __all__ = [
     "ProgressBar",
     "SharedBar",
     "human_bytes",
+    "in_notebook",
     "is_terminal",
     "progress_bar",
 ]
@@ -105,7 +106,7 @@ def progress_bar(
     unit_scale=True`` counts bytes (uploads, downloads)."""
     if not enabled:
         return NoBar()
-    if "ipykernel" in sys.modules or is_terminal(sys.stderr):
+    if in_notebook() or is_terminal(sys.stderr):
         return tqdm(
             total=total,
             initial=initial,
@@ -115,6 +116,14 @@ def progress_bar(
             dynamic_ncols=True,
         )
     return LogLines(total, initial, name, unit, unit_scale)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel: an imported ``ipykernel`` is not enough
+    (jupyter's client libraries import it in plain scripts, whose output is a log)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def is_terminal(stream: Any) -> bool:

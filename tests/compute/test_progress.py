@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import tensorlake as tl
 from tensorlake.compute import progress
 from tests.compute.transforms import create_schema, make_rows
@@ -41,9 +44,28 @@ def test_the_bar_is_a_tqdm_in_terminals_lines_in_logs_and_nothing_when_off(monke
     assert type(progress.progress_bar(False, 10, 0, "fn")) is progress.NoBar
     assert type(progress.progress_bar(True, 10, 0, "fn")) is progress.LogLines  # captured
     assert not progress.is_terminal(None)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert type(progress.progress_bar(True, 10, 0, "fn")) is progress.LogLines  # imported only
     monkeypatch.setattr(progress, "is_terminal", lambda stream: True)
     bar = progress.progress_bar(True, 10, 3, "fn")
     try:
         assert isinstance(bar, progress.tqdm) and bar.n == 3
     finally:
         bar.close()
+
+
+def test_a_jupyter_kernel_gets_the_live_bar(monkeypatch):
+    """A kernel is told by the running shell's config (as tqdm.auto tells it), not by
+    which modules some library imported."""
+    kernel = types.SimpleNamespace(config={"IPKernelApp": {}})
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: kernel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    assert progress.in_notebook()
+    bar = progress.progress_bar(True, 10, 0, "fn")
+    try:
+        assert isinstance(bar, progress.tqdm)
+    finally:
+        bar.close()
+    kernel.config = {"TerminalIPythonApp": {}}  # IPython in a terminal: stderr decides
+    assert not progress.in_notebook()
