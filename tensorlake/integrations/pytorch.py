@@ -6,7 +6,8 @@ How it is built on ``torch.utils.data.DataLoader``: the loader plans each pass i
 process (``loader.position``) and its sampler sends each batch's rows, with the rows
 of the batch that worker gets next (to prefetch), to the workers in turn; a worker
 opens the dataset read-only once, reads and decodes the batch (images straight into
-shared memory), applies ``transform`` per sample and ``collate_fn``, and sends it back.
+shared memory it reuses, ``loader.shared_buffers``), applies ``transform`` per sample
+and ``collate_fn``, and sends it back.
 The DataLoader hands batches back in the order it asked for them, so the stream is the
 plan's whatever the number of workers; batches are counted here as they reach the
 caller, which is what ``state_dict()`` records.
@@ -15,6 +16,7 @@ caller, which is what ``state_dict()`` records.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,9 +30,12 @@ from torch.utils.data import DataLoader, Sampler, default_collate, get_worker_in
 from torch.utils.data import Dataset as TorchDataset
 
 from tensorlake.api.dataset import Dataset
+from tensorlake.engine.tensor.batch_decode import set_decode_threads
 from tensorlake.errors import DatasetArgumentError, DatasetError
+from tensorlake.integrations.loader import shared_buffers
 from tensorlake.integrations.loader.epochs import Pass
 from tensorlake.integrations.loader.reader import BatchReader
+from tensorlake.integrations.loader.shared_buffers import ArrayOf, BufferRef, WorkerBuffers
 from tensorlake.integrations.loader.source import Source
 from tensorlake.integrations.loader.view import LoaderView, loader_view
 
@@ -67,13 +72,12 @@ class _Sampler(Sampler):
         return len(self.current) if self.current is not None else 0
 
 
-class _Shared:
-    """A numpy array in transit as a tensor in shared memory (no copy through the pipe)."""
+@dataclass(frozen=True, slots=True)
+class _AsTensor:
+    """A numeric array that the receiving process turns into a tensor (sent by value:
+    cheaper than a tensor, whose pickling moves small arrays into shared memory)."""
 
-    __slots__ = ("tensor",)
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
+    array: np.ndarray
 
 
 class _Batches(TorchDataset):
@@ -97,12 +101,12 @@ class _Batches(TorchDataset):
         self._collate_fn = collate_fn
         self._return_index = return_index
         self._reader: BatchReader | None = None
-        self._roots: dict[int, torch.Tensor] = {}  # this batch's shared buffers, by address
+        self._buffers: WorkerBuffers | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # workers that are not forked get the callables by value (cloudpickle), so a
         # transform defined in a notebook or __main__ works there too
-        state = dict(self.__dict__, _reader=None, _roots={})
+        state = dict(self.__dict__, _reader=None, _buffers=None)
         state["_callables"] = cloudpickle.dumps((self._transform, self._collate_fn))
         del state["_transform"], state["_collate_fn"]
         return state
@@ -114,20 +118,28 @@ class _Batches(TorchDataset):
     def __getitem__(self, request: _Request) -> Any:
         if self._reader is None:
             self._reader = BatchReader(self._source.open(), self._methods, self._pad)
-        in_worker = get_worker_info() is not None
-        self._roots = {}
-        alloc = self._shared_alloc if in_worker else None
-        values = self._reader.read(request.rows, alloc, ahead=request.ahead)
-        batch = self._collate(values, request.rows)
-        if in_worker:
-            batch = self._to_transit(batch)
-        self._roots = {}
-        return batch
+        worker = get_worker_info()
+        in_worker = worker is not None
+        if worker is not None and self._buffers is None:
+            self._buffers = WorkerBuffers()
+            set_decode_threads((os.cpu_count() or 1) // worker.num_workers)
+        buffers = self._buffers if in_worker else None
+        try:
+            alloc = buffers.alloc if buffers is not None else None
+            values = self._reader.read(request.rows, alloc, ahead=request.ahead)
+            batch = self._collate(values, request.rows, by_value=in_worker)
+            if buffers is None:
+                return batch
+            return buffers.message(_to_transit(batch, buffers))
+        except BaseException:
+            if buffers is not None:
+                buffers.abandon()
+            raise
 
     # -- building the batch -------------------------------------------------------------
-    def _collate(self, values: dict[str, Any], rows: np.ndarray) -> Any:
+    def _collate(self, values: dict[str, Any], rows: np.ndarray, by_value: bool) -> Any:
         if self._transform is None and self._collate_fn is None:
-            return self._default_batch(values, rows)
+            return self._default_batch(values, rows, by_value)
         samples = []
         for i in range(len(rows)):
             sample = {self._names[name]: v[i] for name, v in values.items()}
@@ -148,78 +160,56 @@ class _Batches(TorchDataset):
             return out
         return transform(sample)
 
-    def _default_batch(self, values: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
-        """What ``default_collate`` makes of the samples, from the stacked arrays."""
+    def _default_batch(
+        self, values: dict[str, Any], rows: np.ndarray, by_value: bool
+    ) -> dict[str, Any]:
+        """What ``default_collate`` makes of the samples, from the stacked arrays (whose
+        tensors a worker leaves to the receiving process: ``_AsTensor``)."""
+        tensor = _AsTensor if by_value else torch.from_numpy
         batch: dict[str, Any] = {}
         for name, value in values.items():
             if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-                batch[self._names[name]] = self._tensor(value)
+                batch[self._names[name]] = tensor(value)
             else:
                 batch[self._names[name]] = default_collate(list(value))
         if self._return_index:
-            batch["index"] = torch.from_numpy(np.array(rows, dtype=np.int64))
+            batch["index"] = tensor(np.array(rows, dtype=np.int64))
         return batch
 
-    # -- shared memory ------------------------------------------------------------------
-    def _shared_alloc(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        root = torch.empty(0, dtype=torch.uint8).set_(
-            torch.UntypedStorage._new_shared(max(1, nbytes))
-        )
-        array = root.numpy()[:nbytes].view(dtype).reshape(shape)
-        self._roots[array.__array_interface__["data"][0]] = root
-        return array
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        """``array`` as a tensor: a view of its shared buffer when it lies in one."""
-        address = array.__array_interface__["data"][0]
-        root = self._roots.get(address)
-        if root is not None and array.flags.c_contiguous:
-            return root[: array.nbytes].view(_torch_dtype(array.dtype)).view(array.shape)
-        return torch.from_numpy(array)
+def _to_transit(obj: Any, buffers: WorkerBuffers) -> Any:
+    """A worker's batch with the arrays that lie in its shared buffers as ``BufferRef``s."""
+    if isinstance(obj, _AsTensor):
+        return buffers.ref(obj.array, as_tensor=True) or obj
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+        return buffers.ref(obj) or obj
+    if isinstance(obj, dict):
+        return type(obj)((k, _to_transit(v, buffers)) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_to_transit(v, buffers) for v in obj]
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(_to_transit(v, buffers) for v in obj)
+    return obj
 
-    def _to_transit(self, obj: Any) -> Any:
-        """Numpy arrays of this batch's shared buffers, as tensors for the trip."""
-        if isinstance(obj, np.ndarray) and self._roots and obj.dtype.kind in "biuf":
-            base = _root_address(obj, self._roots)
-            if base is not None and obj.flags.c_contiguous:
-                root = self._roots[base]
-                offset = obj.__array_interface__["data"][0] - base
-                flat = root[offset : offset + obj.nbytes]
-                return _Shared(flat.view(_torch_dtype(obj.dtype)).view(obj.shape))
-            return obj
-        if isinstance(obj, dict):
-            return type(obj)((k, self._to_transit(v)) for k, v in obj.items())
-        if isinstance(obj, list):
-            return [self._to_transit(v) for v in obj]
-        if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-            return tuple(self._to_transit(v) for v in obj)
+
+def _received(pin: bool) -> Callable[[Any, ArrayOf], Any]:
+    """What a leaf of a received batch becomes in the caller's process: arrays of the
+    workers' buffers, tensors (pinned when ``pin``) where the worker made tensors."""
+
+    def tensor(t: torch.Tensor) -> torch.Tensor:
+        return t.pin_memory() if pin else t
+
+    def leaf(obj: Any, array_of: ArrayOf) -> Any:
+        if isinstance(obj, BufferRef):
+            array = array_of(obj)
+            return tensor(torch.from_numpy(array)) if obj.as_tensor else array
+        if isinstance(obj, _AsTensor):
+            return tensor(torch.from_numpy(obj.array))
+        if pin and isinstance(obj, torch.Tensor):
+            return obj.pin_memory()
         return obj
 
-
-def _root_address(array: np.ndarray, roots: dict[int, torch.Tensor]) -> int | None:
-    """The address of the shared buffer ``array`` views, if it views one."""
-    address = array.__array_interface__["data"][0]
-    for base, root in roots.items():
-        if base <= address < base + root.numel():
-            return base
-    return None
-
-
-def _torch_dtype(dtype: np.dtype) -> torch.dtype:
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
-
-
-def _from_transit(obj: Any) -> Any:
-    if isinstance(obj, _Shared):
-        return obj.tensor.numpy()
-    if isinstance(obj, dict):
-        return type(obj)((k, _from_transit(v)) for k, v in obj.items())
-    if isinstance(obj, list):
-        return [_from_transit(v) for v in obj]
-    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-        return tuple(_from_transit(v) for v in obj)
-    return obj
+    return leaf
 
 
 class TorchLoader:
@@ -291,7 +281,7 @@ class TorchLoader:
             sampler=self._sampler,
             num_workers=num_workers,
             collate_fn=_identity,
-            pin_memory=pin_memory,
+            pin_memory=pin_memory and num_workers == 0,  # workers: pinned on receipt
             persistent_workers=persistent_workers and num_workers > 0,
             prefetch_factor=prefetch_factor if num_workers > 0 else None,
             multiprocessing_context=context,
@@ -299,6 +289,8 @@ class TorchLoader:
             worker_init_fn=worker_init_fn,
         )
         self._workers = num_workers
+        self._receiver = shared_buffers.Receiver()
+        self._pin = pin_memory and num_workers > 0 and _accelerator()
 
     @property
     def epoch(self) -> int:
@@ -332,13 +324,15 @@ class TorchLoader:
         position = self._view.position
         current = position.begin()
         self._sampler.current = current
-        transit = self._workers > 0
+        leaf = _received(self._pin)
         batches = iter(self.dataloader)
         done = False
         try:
             for batch in batches:
                 position.yielded(current)
-                yield _from_transit(batch) if transit else batch
+                if isinstance(batch, shared_buffers.Message):  # from a worker
+                    batch = self._receiver.open(batch, leaf)
+                yield batch
             done = True
             position.finished(current)
         finally:
@@ -346,6 +340,8 @@ class TorchLoader:
                 # now, not when the traceback lets go of the iterator: until then a
                 # worker's exit would raise again, anywhere in this process
                 batches._shutdown_workers()
+            if not self.dataloader.persistent_workers:
+                self._receiver.clear()  # the workers are gone: their buffers go with them
 
     def __repr__(self) -> str:
         p = self._view.position
@@ -378,6 +374,14 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if world_size is None:
         world_size = torch.distributed.get_world_size() if initialised else 1
     return rank, world_size
+
+
+def _accelerator() -> bool:
+    """Whether there is memory to pin for (the DataLoader's own test)."""
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()
 
 
 def _context(name: str | None, workers: int) -> Any:

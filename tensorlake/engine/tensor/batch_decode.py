@@ -20,19 +20,31 @@ from tensorlake.engine.htypes.registry import get_htype
 from tensorlake.engine.tensor.reader import widen_empty
 from tensorlake.errors import DatasetError
 
-__all__ = ["decode_batch", "uniform_shape"]
+__all__ = ["decode_batch", "set_decode_threads", "uniform_shape"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
+_threads: int | None = None  # None: one per core, up to 4
+
+
+def set_decode_threads(threads: int) -> None:
+    """Decode on ``threads`` threads in this process: a loader's worker process, one of
+    several sharing the cores, decodes on its share of them (more threads than cores
+    only switch between each other)."""
+    global _pool, _threads
+    threads = max(1, threads)
+    if threads != _threads:
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.shutdown(wait=False)
+        _threads, _pool = threads, None
 
 
 def _decode_pool() -> ThreadPoolExecutor:
     """A process-wide pool, recreated after a fork (threads do not survive one)."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
-        _pool = ThreadPoolExecutor(
-            max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="tl-decode"
-        )
+        threads = _threads if _threads is not None else min(4, os.cpu_count() or 1)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tl-decode")
         _pool_pid = os.getpid()
     return _pool
 
@@ -67,8 +79,9 @@ def decode_batch(
     if not stored and meta.min_shape is not None and meta.min_shape == meta.max_shape:
         shape = meta.min_shape  # an empty selection of a fixed-shape tensor keeps its shape
     images = meta.sample_compression in IMAGE_COMPRESSIONS
+    threaded = images and len(stored) > 1 and _threads != 1
     if aslist or htype.as_list:  # polygons are lists of arrays: never stacked
-        if images and len(stored) > 1:
+        if threaded:
             values = list(_decode_pool().map(lambda s: decode(meta, s[0], s[1]), stored))
         else:
             values = [decode(meta, data, shape) for data, shape in stored]
@@ -85,7 +98,7 @@ def decode_batch(
         return np.stack([decode(meta, d, s) for d, s in stored]).reshape(full_shape)
     dtype = np.dtype(meta.dtype or "float64")
     out = alloc(full_shape, dtype) if alloc is not None else np.empty(full_shape, dtype=dtype)
-    if images and len(stored) > 1:
+    if threaded:
         assert shape is not None  # rows of one shape (checked above)
         list(
             _decode_pool().map(
