@@ -65,9 +65,9 @@ def say(line: str) -> None:
 
 def _slow_checks() -> None:
     """Every ingest's image check sleeps ``DELAY`` first (in the workers too: forked)."""
-    from tensorlake.ingestion import classification, coco, manifest
+    from tensorlake.ingestion import coco, files, manifest
 
-    for module in (classification, coco, manifest):
+    for module in (files, coco, manifest):  # classification checks through files
         real = module.check_image
 
         def slow(data: Any, where: str, _real: Any = real) -> Any:

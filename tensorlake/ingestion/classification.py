@@ -25,14 +25,13 @@ import numpy as np
 
 from tensorlake.api.dataset import Dataset
 from tensorlake.compute import compute
-from tensorlake.engine.htypes.sample import Sample
 from tensorlake.engine.links.sample import link as make_link
 from tensorlake.errors import IngestError, SampleError
 from tensorlake.ingestion.files import (
     IMAGE_EXTENSIONS,
     PREFETCH,
     FileSource,
-    check_image,
+    image_sample,
     is_hidden,
 )
 from tensorlake.ingestion.run import (
@@ -96,14 +95,12 @@ def classification_rows(batch: list[str], sample_out: Any, plan: _Plan) -> None:
             # this file and the next ones of the batch (the next batch may be another
             # worker's: fetching into it would fetch files twice)
             source.read_ahead(batch[k : k + 1 + PREFETCH])
-            data = source.read(key)
             try:
-                check_image(data, where)
+                image = image_sample(source.read(key), where)
             except SampleError:
                 if plan.skip_bad:
                     continue
                 raise
-            image = Sample(data=data)
         rows[plan.images].append(image)
         rows[plan.label_tensor].append(plan.labels[key])
         rows[SOURCES_TENSOR].append(where)
@@ -236,20 +233,20 @@ def scan(source: FileSource, report: IngestReport) -> Found:
     """What a classification folder holds; what does not belong is noted in ``report``."""
     keys = source.list()
     report.found = len(keys)
-    visible = []
+    visible: list[tuple[str, list[str], str]] = []  # key, its parts, its format
     for key in keys:
+        fmt = IMAGE_EXTENSIONS.get(os.path.splitext(key)[1].lower())
         if is_hidden(key):
             report.skip("hidden files", key)
-        elif os.path.splitext(key)[1].lower() not in IMAGE_EXTENSIONS:
+        elif fmt is None:
             report.skip("files that are not images (by their extension)", key)
         else:
-            visible.append(key)
-    tops = {k.split("/")[0].lower() for k in visible if "/" in k}
+            visible.append((key, key.split("/"), fmt))
+    tops = {parts[0].lower() for _, parts, _ in visible if len(parts) > 1}
     split_layout = bool(tops) and tops <= set(SPLIT_NAMES)
     depth = 3 if split_layout else 2
     found = Found()
-    for key in visible:
-        parts = key.split("/")
+    for key, parts, fmt in visible:
         if len(parts) < depth:
             report.skip("files outside a class folder", key)
             continue
@@ -257,7 +254,6 @@ def scan(source: FileSource, report: IngestReport) -> Found:
         found.class_of[key] = parts[depth - 2]
         if split_layout:
             found.split_of[key] = parts[0]
-        fmt = IMAGE_EXTENSIONS[os.path.splitext(key)[1].lower()]
         found.formats[fmt] = found.formats.get(fmt, 0) + 1
     found.classes = sorted(set(found.class_of.values()) | set(source.empty_folders(depth - 1)))
     empty = sorted(set(found.classes) - set(found.class_of.values()))

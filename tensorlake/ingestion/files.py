@@ -9,6 +9,7 @@ prefix is paginated by the storage (any number of objects) and its reads are ret
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import os
 import threading
@@ -18,10 +19,11 @@ from typing import Any
 
 from tensorlake import config
 from tensorlake.compression import detect_image_format, read_image_shape
+from tensorlake.engine.htypes.sample import Sample
 from tensorlake.errors import FormatError, IngestError, KeyNotFoundError, SampleError, StorageError
 from tensorlake.storage import Storage, from_url
 
-__all__ = ["IMAGE_EXTENSIONS", "FileSource", "check_image", "is_hidden"]
+__all__ = ["IMAGE_EXTENSIONS", "FileSource", "check_image", "image_sample", "is_hidden"]
 
 IMAGE_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png"}
 """File name extensions taken as images (lower-cased), and their formats."""
@@ -46,9 +48,19 @@ def check_image(data: bytes, where: str) -> tuple[int, int, int]:
     return shape
 
 
+def image_sample(data: bytes, where: str) -> Sample:
+    """``data`` checked as ``check_image`` does, as a ``Sample`` that knows its format and
+    shape (appending it parses nothing again)."""
+    shape = check_image(data, where)
+    sample = Sample(data=data)
+    # check_image refused anything else; a PNG's first byte is 0x89
+    sample.__dict__.update(compression="jpeg" if data[:1] == b"\xff" else "png", shape=shape)
+    return sample
+
+
 def is_hidden(key: str) -> bool:
     """A dot-file, or a file inside a dot-folder (``.DS_Store``, ``.ipynb_checkpoints/``)."""
-    return any(part.startswith(".") for part in key.split("/"))
+    return key.startswith(".") or "/." in key
 
 
 class FileSource:
@@ -146,7 +158,7 @@ class FileSource:
         """The bytes of one file (``IngestError`` naming it when it is gone)."""
         try:
             if not self.remote:  # a listed key of a local folder is a plain relative path
-                with open(os.path.join(self.url, key), "rb") as f:
+                with open(self.location(key), "rb") as f:
                     return f.read()
             if self._prefetch is not None and self._pid == os.getpid():
                 return self._prefetch.take(key)
@@ -180,7 +192,13 @@ class FileSource:
 
     def location(self, key: str) -> str:
         """Where a file is, for messages and links: a local path or an ``s3://`` URL."""
-        return f"{self.url}/{key}" if self.remote else os.path.join(self.url, *key.split("/"))
+        if self.remote:
+            return f"{self.url}/{key}"
+        return self._folder + (key if os.sep == "/" else key.replace("/", os.sep))
+
+    @functools.cached_property
+    def _folder(self) -> str:
+        return self.url if self.url.endswith(os.sep) else self.url + os.sep
 
 
 class _Prefetcher:

@@ -253,13 +253,13 @@ def test_a_missing_bucket_is_an_ingest_error(s3_server, s3_creds, tmp_path):
 _CRASH = """
 import sys, time
 import tensorlake as tl
-from tensorlake.ingestion import classification as c
+from tensorlake.ingestion import files
 
-real = c.check_image
+real = files.check_image
 def slow(data, where):
     time.sleep(0.01)
-    real(data, where)
-c.check_image = slow
+    return real(data, where)
+files.check_image = slow
 tl.ingest_classification(sys.argv[1], sys.argv[2], num_workers=2, checkpoint_interval=40,
                          progressbar=False, summary=False)
 """
