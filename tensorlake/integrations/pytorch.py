@@ -35,7 +35,12 @@ from tensorlake.errors import DatasetArgumentError, DatasetError
 from tensorlake.integrations.loader import shared_buffers
 from tensorlake.integrations.loader.epochs import Pass
 from tensorlake.integrations.loader.reader import BatchReader
-from tensorlake.integrations.loader.shared_buffers import ArrayOf, BufferRef, WorkerBuffers
+from tensorlake.integrations.loader.shared_buffers import (
+    ArrayOf,
+    BufferRef,
+    WorkerBuffers,
+    map_leaves,
+)
 from tensorlake.integrations.loader.source import Source
 from tensorlake.integrations.loader.view import LoaderView, loader_view
 
@@ -177,19 +182,17 @@ class _Batches(TorchDataset):
         return batch
 
 
-def _to_transit(obj: Any, buffers: WorkerBuffers) -> Any:
+def _to_transit(batch: Any, buffers: WorkerBuffers) -> Any:
     """A worker's batch with the arrays that lie in its shared buffers as ``BufferRef``s."""
-    if isinstance(obj, _AsTensor):
-        return buffers.ref(obj.array, as_tensor=True) or obj
-    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
-        return buffers.ref(obj) or obj
-    if isinstance(obj, dict):
-        return type(obj)((k, _to_transit(v, buffers)) for k, v in obj.items())
-    if isinstance(obj, list):
-        return [_to_transit(v, buffers) for v in obj]
-    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-        return tuple(_to_transit(v, buffers) for v in obj)
-    return obj
+
+    def leaf(obj: Any) -> Any:
+        if isinstance(obj, _AsTensor):
+            return buffers.ref(obj.array, as_tensor=True) or obj
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+            return buffers.ref(obj) or obj
+        return obj
+
+    return map_leaves(batch, leaf)
 
 
 def _received(pin: bool) -> Callable[[Any, ArrayOf], Any]:

@@ -25,7 +25,15 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-__all__ = ["ArrayOf", "BufferRef", "Message", "Receiver", "WorkerBuffers", "available"]
+__all__ = [
+    "ArrayOf",
+    "BufferRef",
+    "Message",
+    "Receiver",
+    "WorkerBuffers",
+    "available",
+    "map_leaves",
+]
 
 HEADER = 64  # byte 0: the busy flag; the data starts here, aligned
 MIN_BYTES = 1 << 20  # smaller arrays travel by value, pickled
@@ -184,7 +192,7 @@ class Receiver:
             size = int(np.prod(ref.shape, dtype=np.int64)) * dtype.itemsize
             return flat[ref.offset : ref.offset + size].view(dtype).reshape(ref.shape)
 
-        batch = _replace(message.batch, lambda obj: leaf(obj, array_of))
+        batch = map_leaves(message.batch, lambda obj: leaf(obj, array_of))
         for number in message.buffers:
             if number not in flats:  # held by the batch, referenced by nothing in it
                 _release(self._maps[(pid, number)])
@@ -200,12 +208,12 @@ def _release(mm: mmap.mmap) -> None:
         mm[0] = 0
 
 
-def _replace(obj: Any, fn: Callable[[Any], Any]) -> Any:
+def map_leaves(obj: Any, fn: Callable[[Any], Any]) -> Any:
     """``obj`` with every leaf of its dicts, lists and (plain) tuples replaced by ``fn``."""
     if isinstance(obj, dict):
-        return type(obj)((k, _replace(v, fn)) for k, v in obj.items())
+        return type(obj)((k, map_leaves(v, fn)) for k, v in obj.items())
     if isinstance(obj, list):
-        return [_replace(v, fn) for v in obj]
+        return [map_leaves(v, fn) for v in obj]
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-        return tuple(_replace(v, fn) for v in obj)
+        return tuple(map_leaves(v, fn) for v in obj)
     return fn(obj)
