@@ -149,3 +149,16 @@ def test_a_transforms_views_of_decoded_images_arrive_intact(images_ds):
             np.testing.assert_array_equal(
                 np.asarray(sample["strided"]), expected[sample["index"]][::2, ::3]
             )
+
+
+def test_spawned_workers_hand_their_buffers_over_too(images_ds):
+    """Descriptors travel through multiprocessing's resource sharer, which a spawned
+    worker (no inherited state) reaches as a forked one does."""
+    expected = images_ds.images.numpy()
+    loader = images_ds.pytorch(
+        batch_size=BATCH, num_workers=2, multiprocessing_context="spawn", persistent_workers=True
+    )
+    for _ in range(2):
+        for batch in loader:
+            np.testing.assert_array_equal(batch["images"].numpy(), expected[batch["index"]])
+    assert 0 < len(loader._receiver._maps) <= 2 * 4
