@@ -7,8 +7,9 @@
 It generates deterministic synthetic COCO data (``examples/synthetic_coco.py``), installs
 each peer into its own venv under the cache directory (once), runs every scenario for
 every system, each figure the median of fresh processes, prints one table, writes
-``benchmarks/results/<date>.json`` and (full runs) regenerates ``docs/benchmarks.md`` and
-``docs/benchmarks.png``. See benchmarks/README.md.
+``benchmarks/results/<date>.json`` (a partial run: ``<date>-<scenarios>.json``) and, on a
+full run, regenerates ``docs/benchmarks.md`` and ``docs/benchmarks.png``. See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="where the results JSON goes (default "
                    "benchmarks/results; with --quick, the git-ignored benchmarks/.cache/results)")  # fmt: skip
     p.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
-                   help="regenerate docs/benchmarks.md and .png (default: on, off with --quick)")  # fmt: skip
+                   help="regenerate docs/benchmarks.md and .png (default: on for a full run only)")  # fmt: skip
     p.add_argument("--cache", type=Path, default=venvs.default_cache(),
                    help="venvs and generated data (default ~/.cache/tensorlake-bench)")  # fmt: skip
     p.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
@@ -65,8 +66,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     defaults = (48, 48, 24, 60, 1) if quick else (400, 2000, 100, 250, 3)
-    names = ("images", "ingest_images", "s3_images", "crash_images", "repeats")
-    for name, value in zip(names, defaults):
+    sizes = ("images", "ingest_images", "s3_images", "crash_images")
+    for name, value in zip((*sizes, "repeats"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.systems = (args.systems or ("tensorlake,ceilings" if quick else ",".join(SYSTEMS))).split(
@@ -81,8 +82,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(
             f"unknown scenarios {sorted(set(args.scenarios) - set(names))}; choose from {names}"
         )
+    # a full run (every system, scenario and default size) is the one the docs show; a
+    # partial one is kept beside it, under its scenarios' names
+    args.full = (
+        not quick
+        and args.systems == list(SYSTEMS)
+        and args.scenarios == names
+        and all(getattr(args, n) == v for n, v in zip(sizes, defaults[:-1]))
+    )
     if args.docs is None:
-        args.docs = not quick
+        args.docs = args.full
     if args.out is None:
         args.out = ROOT / "benchmarks" / (".cache/results" if quick else "results")
     return args
@@ -214,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     total_jpeg = runner.jpeg_bytes(data, args.images)
     targets = report.evaluate_targets(rows, total_jpeg)
     date = datetime.date.today().isoformat()
-    name = f"{date}-quick.json" if args.quick else f"{date}.json"
+    if args.quick:
+        name = f"{date}-quick.json"
+    else:
+        name = f"{date}.json" if args.full else f"{date}-{'+'.join(args.scenarios)}.json"
     out_file = (args.out / name).resolve()
     results = {
         "date": date,
