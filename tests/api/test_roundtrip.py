@@ -179,3 +179,20 @@ def test_many_rows_many_chunks_sequential_and_random():
     np.testing.assert_array_equal(ds.x[rows.tolist()].numpy()[:, 0], rows)
     for r in rows[:10]:
         assert ds.x[int(r)].numpy()[0] == r
+
+
+def test_one_array_given_for_many_rows_stores_each_row_and_is_read_at_each_append():
+    """An array repeated in one extend is encoded once (ingests share label rows); an
+    array changed between appends is stored as it is at each."""
+    ds = tl.empty("mem://repeated-arrays", overwrite=True)
+    ds.create_tensor("x", dtype="int64")
+    ds.create_tensor("labels", htype="class_label", class_names=["a", "b"])
+    row, label = np.arange(3), np.array([1], dtype=np.uint32)
+    ds.extend({"x": [row, row, row], "labels": [label, label, label]})
+    row[0] = 7
+    ds.append({"x": row, "labels": label})
+    np.testing.assert_array_equal(ds.x.numpy(), [[0, 1, 2]] * 3 + [[7, 1, 2]])
+    assert ds.labels.numpy().ravel().tolist() == [1, 1, 1, 1]
+    with pytest.raises(tl.SampleError):  # a bad repeated array is still refused
+        ds.extend({"x": [row, np.zeros((2, 2))], "labels": [label, label]})
+    assert len(ds) == 4

@@ -69,7 +69,17 @@ class TensorEngine(TensorReader):
         """Validate and encode ``values`` without changing anything."""
         start = self.num_rows
         pending.htype.prepare_batch(self.meta, values, pending)
-        return [codec.encode(self.meta, v, pending, start + i) for i, v in enumerate(values)]
+        encoded: list[Encoded] = []
+        arrays: dict[int, Encoded] = {}  # an array given for several rows (a shared label
+        for i, v in enumerate(values):  # row) is encoded once: nothing runs in between
+            if type(v) is np.ndarray:
+                done = arrays.get(id(v))
+                if done is None:
+                    done = arrays[id(v)] = codec.encode(self.meta, v, pending, start + i)
+                encoded.append(done)
+            else:
+                encoded.append(codec.encode(self.meta, v, pending, start + i))
+        return encoded
 
     def extend_encoded(self, samples: Sequence[Encoded], pending: Pending) -> None:
         """Append already validated samples (from ``prepare``)."""
