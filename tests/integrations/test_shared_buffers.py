@@ -4,7 +4,12 @@ batch, never while it holds one; each buffer mapped once by the receiving proces
 from __future__ import annotations
 
 import gc
+import os
 import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -162,3 +167,30 @@ def test_spawned_workers_hand_their_buffers_over_too(images_ds):
         for batch in loader:
             np.testing.assert_array_equal(batch["images"].numpy(), expected[batch["index"]])
     assert 0 < len(loader._receiver._maps) <= 2 * 4
+
+
+def test_a_small_dev_shm_is_no_limit(images_ds):
+    """Containers get a small /dev/shm (Docker: 64 MB), where torch's shared tensors run
+    out ("unable to allocate shared memory"); the workers' buffers are memfds, which the
+    size of /dev/shm does not bound. Here /dev/shm is 1 MB and a batch 1.5 MB."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) to mount a small /dev/shm")
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a mount namespace here")
+    script = textwrap.dedent(f"""
+        import tensorlake as tl
+        ds = tl.load({images_ds.path!r}, read_only=True)
+        expected = ds.images.numpy()
+        for batch in ds.pytorch(batch_size={BATCH}, num_workers=2):
+            assert (batch["images"].numpy() == expected[batch["index"].numpy()]).all()
+        print("rows", len(expected))
+    """)
+    small_shm = f'mount -t tmpfs -o size=1m tmpfs /dev/shm && exec {sys.executable} -c "$0"'
+    out = subprocess.run(
+        ["unshare", "-m", "sh", "-c", small_shm, script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"rows {ROWS}" in out.stdout
