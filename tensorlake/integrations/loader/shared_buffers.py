@@ -82,15 +82,28 @@ class _Buffer:
         try:
             os.ftruncate(fd, HEADER + capacity)
             self.mm = mmap.mmap(fd, HEADER + capacity)
-            self.fd: Any = resource_sharer.DupFd(fd)  # until sent: the receiver's copy
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self.fd: int | None = fd  # open until the receiver has been sent a copy
         self.id, self.capacity = number, capacity
         self.address = np.frombuffer(self.mm, np.uint8, 1, HEADER).__array_interface__["data"][0]
 
     @property
     def busy(self) -> bool:
         return self.mm[0] != 0
+
+    def handover(self) -> Any:
+        """The descriptor for the receiver (once): a copy it fetches on unpickling."""
+        assert self.fd is not None
+        copy = resource_sharer.DupFd(self.fd)
+        self.close_fd()
+        return copy
+
+    def close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class WorkerBuffers:
@@ -119,6 +132,7 @@ class WorkerBuffers:
             return min(fits, key=lambda b: b.capacity)
         for small in free[KEEP_SMALL:]:  # too small now: dropped, but for a few
             self._buffers.remove(small)
+            small.close_fd()  # (never sent: its first batch failed)
             self._retired.append(small.id)
         return None
 
@@ -143,10 +157,7 @@ class WorkerBuffers:
     def message(self, batch: Any) -> Message:
         """The batch for the receiver (``batch`` with its arrays as ``BufferRef``s); the
         batch's buffers stay busy until the receiver is done with them."""
-        new = {}
-        for buffer in self._batch:
-            if buffer.fd is not None:
-                new[buffer.id], buffer.fd = buffer.fd, None
+        new = {b.id: b.handover() for b in self._batch if b.fd is not None}
         held = {b.id: b.capacity for b in self._batch}
         message = Message(os.getpid(), batch, held, new, self._retired)
         self._batch, self._retired = [], []
