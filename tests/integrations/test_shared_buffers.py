@@ -175,8 +175,9 @@ def test_a_small_dev_shm_is_no_limit(images_ds):
     size of /dev/shm does not bound. Here /dev/shm is 1 MB and a batch 1.5 MB."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1) to mount a small /dev/shm")
-    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
-        pytest.skip("cannot make a mount namespace here")
+    mount = "mount -t tmpfs -o size=1m tmpfs /dev/shm"
+    if subprocess.run(["unshare", "-m", "sh", "-c", mount], capture_output=True).returncode:
+        pytest.skip("cannot mount a small /dev/shm in a mount namespace here")
     script = textwrap.dedent(f"""
         import tensorlake as tl
         ds = tl.load({images_ds.path!r}, read_only=True)
@@ -185,7 +186,7 @@ def test_a_small_dev_shm_is_no_limit(images_ds):
             assert (batch["images"].numpy() == expected[batch["index"].numpy()]).all()
         print("rows", len(expected))
     """)
-    small_shm = f'mount -t tmpfs -o size=1m tmpfs /dev/shm && exec {sys.executable} -c "$0"'
+    small_shm = f'{mount} && exec {sys.executable} -c "$0"'
     out = subprocess.run(
         ["unshare", "-m", "sh", "-c", small_shm, script],
         capture_output=True,
