@@ -53,8 +53,7 @@ def image_sample(data: bytes, where: str) -> Sample:
     shape (appending it parses nothing again)."""
     shape = check_image(data, where)
     sample = Sample(data=data)
-    # check_image refused anything else; a PNG's first byte is 0x89
-    sample.__dict__.update(compression="jpeg" if data[:1] == b"\xff" else "png", shape=shape)
+    sample.__dict__.update(compression=detect_image_format(data), shape=shape)
     return sample
 
 

@@ -124,15 +124,14 @@ class _Batches(TorchDataset):
         if self._reader is None:
             self._reader = BatchReader(self._source.open(), self._methods, self._pad)
         worker = get_worker_info()
-        in_worker = worker is not None
         if worker is not None and self._buffers is None:
             self._buffers = WorkerBuffers()
             set_decode_threads((os.cpu_count() or 1) // worker.num_workers)
-        buffers = self._buffers if in_worker else None
+        buffers = self._buffers if worker is not None else None
         try:
             alloc = buffers.alloc if buffers is not None else None
             values = self._reader.read(request.rows, alloc, ahead=request.ahead)
-            batch = self._collate(values, request.rows, by_value=in_worker)
+            batch = self._collate(values, request.rows, by_value=buffers is not None)
             if buffers is None:
                 return batch
             return buffers.message(_to_transit(batch, buffers))

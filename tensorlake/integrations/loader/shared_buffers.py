@@ -215,8 +215,7 @@ class Receiver:
 
 
 def _release(mm: mmap.mmap) -> None:
-    if not mm.closed:
-        mm[0] = 0
+    mm[0] = 0  # (never closed here: arrays over it keep it mapped)
 
 
 def map_leaves(obj: Any, fn: Callable[[Any], Any]) -> Any:
